@@ -1,0 +1,44 @@
+# Two commands on a fresh machine with Python 3.11 and make: `make run`, `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DBT := $(BIN)/dbt
+DBT_FLAGS := --profiles-dir . --project-dir .
+
+.PHONY: install run test lint test-python test-dbt bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+run: install
+	$(DBT) build $(DBT_FLAGS)
+	@echo
+	@echo "Warehouse: $${CLV_DUCKDB_PATH:-data/warehouse.duckdb} (open with duckdb; tables int_customer_features_as_of_date, rejected_transactions, ...)"
+
+# The whole suite: lint, pytest (which also drives dbt end to end), then dbt's
+# own data and unit tests on the bundled sample in a throwaway database.
+test: install lint test-dbt test-python
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	CLV_DUCKDB_PATH=data/lint.duckdb $(BIN)/sqlfluff lint models analyses tests/dbt
+
+test-dbt:
+	rm -f data/test.duckdb
+	CLV_DUCKDB_PATH=data/test.duckdb $(DBT) build $(DBT_FLAGS)
+
+test-python:
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python benchmarks/features_vs_duckdb.py
+
+clean:
+	rm -rf target logs data/*.duckdb data/output

@@ -1,0 +1,71 @@
+{#
+    The one definition of a customer's features as of a cutoff date.
+
+    customer_days: a relation or CTE shaped like int_customer_days_aggregated.
+    cutoffs:       a relation or CTE with a column cutoff_date (one row per cutoff).
+    cutoff_alias:  what to call cutoff_date in the output.
+
+    Returns one row per (cutoff_date, customer_id) for every customer with a
+    valid transaction on or before the cutoff. Only days on or before the
+    cutoff are read: that join condition is what makes it point-in-time.
+#}
+{% macro customer_features(customer_days, cutoffs, cutoff_alias='cutoff_date') %}
+    {%- set windows = [30, 90, 180, 365] %}
+    select
+        cutoffs.cutoff_date as {{ cutoff_alias }},
+        customer_days.customer_id,
+        min(customer_days.transaction_date) as first_transaction_date,
+        min(case when customer_days.is_purchase_day then customer_days.transaction_date end)
+            as first_purchase_date,
+        max(case when customer_days.is_purchase_day then customer_days.transaction_date end)
+            as last_purchase_date,
+        {{ dbt.datediff('min(customer_days.transaction_date)', 'cutoffs.cutoff_date', 'day') }}
+            as tenure_days,
+        {{ dbt.datediff(
+            'max(case when customer_days.is_purchase_day then customer_days.transaction_date end)',
+            'cutoffs.cutoff_date',
+            'day'
+        ) }} as recency_days,
+        count(case when customer_days.is_purchase_day then 1 end) as purchase_days,
+        cast(sum(customer_days.order_count) as bigint) as order_count,
+        sum(customer_days.net_spend) as net_spend,
+        sum(customer_days.order_value_sum) / nullif(sum(customer_days.order_count), 0)
+            as order_value_mean,
+        case
+            when sum(customer_days.order_count) > 1
+                then sqrt(greatest(
+                    (
+                        sum(customer_days.order_value_sum_of_squares)
+                        - sum(customer_days.order_value_sum) * sum(customer_days.order_value_sum)
+                        / sum(customer_days.order_count)
+                    ) / (sum(customer_days.order_count) - 1),
+                    0
+                ))
+        end as order_value_std,
+        max(customer_days.order_value_max) as order_value_max,
+        avg(customer_days.days_since_previous_purchase_day) as purchase_gap_mean_days,
+        stddev_samp(customer_days.days_since_previous_purchase_day) as purchase_gap_std_days,
+        {%- for days in windows %}
+        sum(
+            case
+                when customer_days.transaction_date > {{ dbt.dateadd('day', -days, 'cutoffs.cutoff_date') }}
+                    then customer_days.net_spend
+                else 0
+            end
+        ) as net_spend_last_{{ days }}d,
+        count(
+            case
+                when customer_days.is_purchase_day
+                    and customer_days.transaction_date > {{ dbt.dateadd('day', -days, 'cutoffs.cutoff_date') }}
+                    then 1
+            end
+        ) as purchase_days_last_{{ days }}d,
+        {%- endfor %}
+        cast(sum(customer_days.refund_count) as bigint) as refund_count,
+        sum(customer_days.refund_amount) as refund_amount,
+        sum(customer_days.quantity) as quantity
+    from {{ customer_days }} as customer_days
+    inner join {{ cutoffs }} as cutoffs
+        on customer_days.transaction_date <= cutoffs.cutoff_date
+    group by cutoffs.cutoff_date, customer_days.customer_id
+{% endmacro %}

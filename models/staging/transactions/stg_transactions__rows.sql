@@ -1,0 +1,147 @@
+{%- set input = transactions_input() %}
+{%- set mapped = input.mapped %}
+{%- set text_type = dbt.type_string() %}
+
+{#- The file's column as text, or null text for an optional column it lacks. #}
+{%- set raw = {} %}
+{%- for ours in ['customer_id', 'transaction_date', 'amount', 'quantity', 'transaction_id'] %}
+    {%- if ours in mapped %}
+        {%- do raw.update({ours: 'cast("' ~ mapped[ours] ~ '" as ' ~ text_type ~ ')'}) %}
+    {%- else %}
+        {%- do raw.update({ours: 'cast(null as ' ~ text_type ~ ')'}) %}
+    {%- endif %}
+{%- endfor %}
+
+{#- Which earlier copy makes a row a duplicate depends on what the file offers. #}
+{%- if 'transaction_id' in mapped %}
+    {%- set duplicate_reason = 'duplicate_transaction_id' %}
+    {#- Only rows that passed the field checks compete for an id, so a broken
+        first copy never knocks out a good second one. #}
+    {%- set duplicate_copy_number =
+        'row_number() over (partition by transaction_id, field_rejection_reason is null'
+        ~ ' order by source_file, source_row_number)' %}
+    {%- set exact_copy_number = '1' %}
+{%- elif var('reject_exact_duplicate_rows') %}
+    {%- set duplicate_reason = 'duplicate_row' %}
+    {%- set duplicate_copy_number = 'exact_copy_number' %}
+    {#- An exact duplicate is identical in every column of the file, mapped or not. #}
+    {%- set exact_copy_number =
+        'row_number() over (partition by "' ~ input.columns | join('", "') ~ '" order by input_row_number)' %}
+{%- else %}
+    {%- set duplicate_reason = 'duplicate_row' %}
+    {%- set duplicate_copy_number = '1' %}
+    {%- set exact_copy_number = '1' %}
+{%- endif %}
+
+{%- if input.file_count > 1 %}
+    {%- set row_number_in_file =
+        'input_row_number - min(input_row_number) over (partition by source_file) + 1' %}
+{%- else %}
+    {%- set row_number_in_file = 'input_row_number' %}
+{%- endif %}
+
+{%- if var('transaction_date_format') %}
+    {%- set parsed_timestamp =
+        "try_strptime(trim(transaction_date_raw), '" ~ var('transaction_date_format') ~ "')" %}
+{%- else %}
+    {%- set parsed_timestamp = dbt.safe_cast('trim(transaction_date_raw)', 'timestamp') %}
+{%- endif %}
+
+with
+
+file_rows as (
+
+    -- File order is the order a user sees: number rows before anything reorders them.
+    select
+        *,
+        row_number() over () as input_row_number
+    from {{ source('transactions', 'raw_transactions') }}
+
+),
+
+source_rows as (
+
+    select
+        input_row_number,
+        filename as source_file,
+        {{ raw.customer_id }} as customer_id_raw,
+        {{ raw.transaction_date }} as transaction_date_raw,
+        {{ raw.amount }} as amount_raw,
+        {{ raw.quantity }} as quantity_raw,
+        {{ raw.transaction_id }} as transaction_id_raw,
+        {{ exact_copy_number }} as exact_copy_number
+    from file_rows
+
+),
+
+parsed as (
+
+    select
+        *,
+        {{ row_number_in_file }} as source_row_number,
+        nullif(trim(customer_id_raw), '') as customer_id,
+        {{ parsed_timestamp }} as transaction_at,
+        {{ dbt.safe_cast('trim(amount_raw)', 'double') }} as amount,
+        {{ dbt.safe_cast('trim(quantity_raw)', 'double') }} as quantity,
+        nullif(trim(transaction_id_raw), '') as transaction_id
+    from source_rows
+
+),
+
+field_checks as (
+
+    select
+        *,
+        case
+            when customer_id is null then 'missing_customer_id'
+            when transaction_at is null then 'unparsable_transaction_date'
+            when nullif(trim(amount_raw), '') is null then 'missing_amount'
+            when amount is null then 'non_numeric_amount'
+            when nullif(trim(quantity_raw), '') is not null and quantity is null
+                then 'non_numeric_quantity'
+            -- NaN and infinities parse as numbers but fail this test too.
+            when not (amount between {{ var('amount_min') }} and {{ var('amount_max') }})
+                then 'amount_out_of_bounds'
+            when cast(transaction_at as date) > {{ as_of_date_or_run_date() }}
+                then 'after_as_of_date'
+            when transaction_id is null and {{ 'true' if 'transaction_id' in mapped else 'false' }}
+                then 'missing_transaction_id'
+        end as field_rejection_reason
+    from parsed
+
+),
+
+duplicate_checks as (
+
+    select
+        *,
+        case
+            when field_rejection_reason is null and {{ duplicate_copy_number }} > 1
+                then '{{ duplicate_reason }}'
+        end as duplicate_rejection_reason
+    from field_checks
+
+),
+
+final as (
+
+    select
+        source_file,
+        source_row_number,
+        customer_id_raw,
+        transaction_date_raw,
+        amount_raw,
+        quantity_raw,
+        transaction_id_raw,
+        customer_id,
+        transaction_at,
+        amount,
+        transaction_id,
+        cast(transaction_at as date) as transaction_date,
+        coalesce(quantity, 1) as quantity,
+        coalesce(field_rejection_reason, duplicate_rejection_reason) as rejection_reason
+    from duplicate_checks
+
+)
+
+select * from final

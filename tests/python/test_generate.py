@@ -1,0 +1,394 @@
+"""Tests for the synthetic transaction generator (clv.generate)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from clv import cli
+from clv.generate import (
+    AMOUNT_BOUND,
+    COLUMNS,
+    DEFECT_REASONS,
+    GeneratedTransactions,
+    generate_transactions,
+    write_transactions,
+)
+
+CUSTOMERS = 1500
+END_DATE = dt.date(2026, 6, 30)
+HISTORY_DAYS = 730
+DIRTY_SHARE = 0.12
+TEXT_TYPES = {name: pa.string() for name in COLUMNS}
+
+
+@pytest.fixture(scope="module")
+def clean() -> pd.DataFrame:
+    return generate_transactions(CUSTOMERS, seed=7).transactions
+
+
+@pytest.fixture(scope="module")
+def dirty() -> GeneratedTransactions:
+    return generate_transactions(CUSTOMERS, seed=7, dirty_share=DIRTY_SHARE)
+
+
+@pytest.fixture(scope="module")
+def dirty_csv(
+    dirty: GeneratedTransactions, tmp_path_factory: pytest.TempPathFactory
+) -> pd.DataFrame:
+    """The dirty file as written, read back as raw text: what the dbt project will see."""
+    path = tmp_path_factory.mktemp("dirty") / "transactions.csv"
+    write_transactions(dirty.transactions, path)
+    options = pa_csv.ConvertOptions(column_types=TEXT_TYPES, strings_can_be_null=False)
+    return pa_csv.read_csv(path, convert_options=options).to_pandas()
+
+
+def per_customer_counts(frame: pd.DataFrame) -> pd.Series:
+    return frame.groupby("customer_id").size()
+
+
+# --- determinism and shape --------------------------------------------------------------------
+
+
+def test_same_seed_gives_identical_output() -> None:
+    first = generate_transactions(300, seed=11, dirty_share=0.1)
+    second = generate_transactions(300, seed=11, dirty_share=0.1)
+    pd.testing.assert_frame_equal(first.transactions, second.transactions)
+    pd.testing.assert_frame_equal(first.defects, second.defects)
+
+
+def test_different_seeds_give_different_output() -> None:
+    first = generate_transactions(300, seed=1).transactions
+    second = generate_transactions(300, seed=2).transactions
+    assert not first.equals(second)
+
+
+def test_clean_columns_and_dtypes(clean: pd.DataFrame) -> None:
+    assert tuple(clean.columns) == COLUMNS
+    assert pd.api.types.is_string_dtype(clean["transaction_id"])
+    assert pd.api.types.is_string_dtype(clean["customer_id"])
+    assert clean["transaction_date"].dtype == np.dtype("datetime64[s]")
+    assert clean["amount"].dtype == np.float64
+    assert clean["quantity"].dtype == np.int64
+    assert clean["transaction_id"].is_unique
+    assert clean["transaction_id"].str.fullmatch(r"T\d{9}").all()
+    assert clean["customer_id"].str.fullmatch(r"\d{7}").all()
+    assert (clean["quantity"] >= 1).all()
+    assert (clean["amount"] != 0).all()
+    assert np.allclose(clean["amount"], clean["amount"].round(2), rtol=0, atol=1e-9)
+
+
+def test_dirty_columns_are_all_text(dirty: GeneratedTransactions) -> None:
+    assert tuple(dirty.transactions.columns) == COLUMNS
+    for name in COLUMNS:
+        assert pd.api.types.is_string_dtype(dirty.transactions[name]), name
+    assert list(dirty.defects.columns) == ["source_row_number", "reason"]
+    assert dirty.defects["source_row_number"].dtype == np.int64
+
+
+def test_clean_rows_are_chronological(clean: pd.DataFrame) -> None:
+    assert clean["transaction_date"].is_monotonic_increasing
+
+
+def test_customer_count_scales_to_roughly_ten_rows_each(clean: pd.DataFrame) -> None:
+    assert 5 <= len(clean) / CUSTOMERS <= 15
+
+
+# --- realism ----------------------------------------------------------------------------------
+
+
+def test_every_customer_has_a_purchase(clean: pd.DataFrame) -> None:
+    purchases = clean[clean["amount"] > 0]
+    expected = {f"{number:07d}" for number in range(1, CUSTOMERS + 1)}
+    assert set(purchases["customer_id"]) == expected
+    assert set(clean["customer_id"]) == expected
+
+
+def test_clean_dates_stay_in_the_history_window(clean: pd.DataFrame) -> None:
+    start = pd.Timestamp(END_DATE - dt.timedelta(days=HISTORY_DAYS))
+    assert clean["transaction_date"].min() >= start
+    assert clean["transaction_date"].max() < pd.Timestamp(END_DATE + dt.timedelta(days=1))
+    # First purchases are staggered over the whole window, not bunched at the start.
+    first = clean.groupby("customer_id")["transaction_date"].min()
+    assert (first > start + pd.Timedelta(days=HISTORY_DAYS * 0.75)).mean() > 0.15
+
+
+def test_custom_window_is_respected() -> None:
+    end, days = dt.date(2020, 3, 1), 30
+    frame = generate_transactions(200, seed=3, end_date=end, history_days=days).transactions
+    dates = frame["transaction_date"].dt.date
+    assert dates.min() >= end - dt.timedelta(days=days)
+    assert dates.max() <= end
+
+
+def test_refunds_follow_an_earlier_purchase_by_the_same_customer(clean: pd.DataFrame) -> None:
+    refunds = clean[clean["amount"] < 0]
+    assert 0.015 <= len(refunds) / len(clean) <= 0.05
+    purchases = clean[clean["amount"] > 0]
+    pairs = refunds.merge(purchases, on="customer_id", suffixes=("_refund", "_purchase"))
+    covered = pairs[
+        (pairs["transaction_date_purchase"] < pairs["transaction_date_refund"])
+        & (pairs["amount_purchase"] >= -pairs["amount_refund"])
+    ]
+    assert set(covered["transaction_id_refund"]) == set(refunds["transaction_id"])
+
+
+def test_customers_are_heterogeneous(clean: pd.DataFrame) -> None:
+    counts = per_customer_counts(clean)
+    # Dropout alone makes counts geometric (CV ~0.9 for identical customers); differing
+    # purchase rates push it well above that.
+    assert counts.std() / counts.mean() > 1.1
+    # Repeat buyers differ in pace: identical rates would keep the p90/p10 ratio of their
+    # mean inter-purchase gaps near 2.
+    purchases = clean[clean["amount"] > 0].sort_values(["customer_id", "transaction_date"])
+    gap_days = (
+        purchases.groupby("customer_id")["transaction_date"].diff().dt.total_seconds() / 86400
+    )
+    gaps = gap_days.groupby(purchases["customer_id"]).agg(["mean", "count"])
+    mean_gap = gaps.loc[gaps["count"] >= 5, "mean"]
+    assert mean_gap.quantile(0.9) > 5 * mean_gap.quantile(0.1)
+    assert (counts == 1).mean() > 0.05  # some buy once and never return
+    assert counts.max() > 5 * counts.mean()  # some are loyal heavy buyers
+    mean_spend = clean[clean["amount"] > 0].groupby("customer_id")["amount"].mean()
+    assert mean_spend.quantile(0.95) > 2.5 * mean_spend.median()  # a tail of big spenders
+
+
+def test_year_end_is_busier_and_nights_are_quiet(clean: pd.DataFrame) -> None:
+    dates = clean["transaction_date"]
+    year_2025 = dates[dates.dt.year == 2025]
+    by_month = year_2025.dt.month.value_counts()
+    assert by_month[12] > 1.3 * by_month[9]
+    by_hour = dates.dt.hour.value_counts()
+    assert by_hour[[19, 20]].sum() > 5 * by_hour[[3, 4]].sum()
+    assert dates.dt.hour.nunique() == 24
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def test_csv_round_trip_keeps_leading_zeros_and_values(clean: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "clean.csv"
+    write_transactions(clean, path)
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+
+    options = pa_csv.ConvertOptions(
+        column_types={"transaction_id": pa.string(), "customer_id": pa.string()}
+    )
+    back = pa_csv.read_csv(path, convert_options=options).to_pandas()
+    assert back["customer_id"].str.startswith("0").all()
+    assert back["customer_id"].tolist() == clean["customer_id"].tolist()
+    assert back["transaction_id"].tolist() == clean["transaction_id"].tolist()
+    assert (back["transaction_date"].to_numpy() == clean["transaction_date"].to_numpy()).all()
+    assert back["amount"].tolist() == clean["amount"].tolist()
+    assert back["quantity"].tolist() == clean["quantity"].tolist()
+
+    ids = duckdb.sql(
+        f"select customer_id from read_csv('{path}', types={{'customer_id': 'VARCHAR'}})"
+    ).fetchnumpy()["customer_id"]
+    assert list(ids) == clean["customer_id"].tolist()
+
+
+def test_csv_amounts_have_two_decimals(clean: pd.DataFrame, tmp_path: Path) -> None:
+    path = tmp_path / "clean.csv"
+    write_transactions(clean, path)
+    options = pa_csv.ConvertOptions(column_types=TEXT_TYPES)
+    text = pa_csv.read_csv(path, convert_options=options).to_pandas()
+    assert text["amount"].str.fullmatch(r"-?\d+\.\d\d").all()
+    assert text["transaction_date"].str.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d").all()
+
+
+def test_parquet_is_typed_when_clean_and_text_when_dirty(
+    clean: pd.DataFrame, dirty: GeneratedTransactions, tmp_path: Path
+) -> None:
+    typed_path = tmp_path / "nested" / "dir" / "clean.parquet"
+    write_transactions(clean, typed_path)  # parent directories are created
+    schema = pq.read_schema(typed_path)
+    assert schema.names == list(COLUMNS)
+    assert pa.types.is_string(schema.field("transaction_id").type) or pa.types.is_large_string(
+        schema.field("transaction_id").type
+    )
+    assert pa.types.is_timestamp(schema.field("transaction_date").type)
+    assert schema.field("amount").type == pa.float64()
+    assert schema.field("quantity").type == pa.int64()
+    assert pq.read_table(typed_path).column("customer_id").to_pylist() == (
+        clean["customer_id"].tolist()
+    )
+
+    text_path = tmp_path / "dirty.pq"
+    write_transactions(dirty.transactions, text_path)
+    text_schema = pq.read_schema(text_path)
+    for name in COLUMNS:
+        field_type = text_schema.field(name).type
+        assert pa.types.is_string(field_type) or pa.types.is_large_string(field_type), name
+
+
+@pytest.mark.parametrize("name", ["transactions.txt", "transactions", "transactions.csv.gz"])
+def test_write_rejects_unknown_extensions(clean: pd.DataFrame, tmp_path: Path, name: str) -> None:
+    path = tmp_path / "out" / name
+    with pytest.raises(ValueError, match=r"unsupported extension .*use \.csv, \.parquet or \.pq"):
+        write_transactions(clean.head(), path)
+    assert not path.exists()
+
+
+# --- defects ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("share", [0.001, 0.05, 0.33, 0.5])
+def test_defect_count_is_the_share_of_the_final_file(share: float) -> None:
+    generated = generate_transactions(200, seed=5, dirty_share=share)
+    rows = len(generated.transactions)
+    assert len(generated.defects) == round(share * rows)
+    assert generated.defects["source_row_number"].is_unique
+    assert generated.defects["source_row_number"].between(1, rows).all()
+
+
+def test_reasons_are_the_known_codes_and_roughly_even(dirty: GeneratedTransactions) -> None:
+    counts = dirty.defects["reason"].value_counts()
+    assert set(counts.index) == set(DEFECT_REASONS)
+    expected = len(dirty.defects) / len(DEFECT_REASONS)
+    assert (counts.between(expected * 0.9, expected * 1.1)).all()
+
+
+def test_defects_are_spread_over_the_file(dirty: GeneratedTransactions) -> None:
+    relative = dirty.defects["source_row_number"] / len(dirty.transactions)
+    for low in np.arange(0, 1, 0.25):
+        share_in_quarter = relative.between(low, low + 0.25, inclusive="right").mean()
+        assert 0.2 < share_in_quarter < 0.3
+
+
+def observed_defects(text: pd.DataFrame) -> pd.DataFrame:
+    """Classify every row of a raw text file independently of the generator's bookkeeping."""
+    parsed_date = pd.to_datetime(
+        text["transaction_date"], format="%Y-%m-%d %H:%M:%S", errors="coerce"
+    )
+    numeric = text["amount"].str.fullmatch(r"-?\d+(\.\d+)?")
+    amount = pd.to_numeric(text["amount"].where(numeric), errors="coerce")
+    return pd.DataFrame(
+        {
+            "missing_customer_id": text["customer_id"] == "",
+            "unparsable_transaction_date": parsed_date.isna(),
+            "missing_amount": text["amount"] == "",
+            "non_numeric_amount": (text["amount"] != "") & ~numeric,
+            "non_numeric_quantity": ~text["quantity"].str.fullmatch(r"[1-9]\d*"),
+            "amount_out_of_bounds": amount.abs() > AMOUNT_BOUND,
+            "after_as_of_date": parsed_date >= pd.Timestamp(END_DATE + dt.timedelta(days=1)),
+            "duplicate_transaction_id": text["transaction_id"].duplicated(keep="first"),
+        }
+    )
+
+
+def test_each_defect_row_in_the_file_holds_exactly_its_defect(
+    dirty: GeneratedTransactions, dirty_csv: pd.DataFrame
+) -> None:
+    observed = observed_defects(dirty_csv)
+    flagged = observed[list(DEFECT_REASONS)].to_numpy()
+    rows = dirty.defects["source_row_number"].to_numpy() - 1
+
+    is_defect = np.zeros(len(dirty_csv), dtype=bool)
+    is_defect[rows] = True
+    assert not flagged[~is_defect].any(), "a clean row looks defective"
+    assert (flagged[rows].sum(axis=1) == 1).all(), "a defect row has zero or several defects"
+    expected = [DEFECT_REASONS.index(reason) for reason in dirty.defects["reason"]]
+    assert (flagged[rows].argmax(axis=1) == expected).all()
+
+
+def test_late_rows_are_well_formed_and_within_a_year(
+    dirty: GeneratedTransactions, dirty_csv: pd.DataFrame
+) -> None:
+    late = dirty.defects.loc[dirty.defects["reason"] == "after_as_of_date", "source_row_number"]
+    dates = pd.to_datetime(dirty_csv["transaction_date"].iloc[late - 1], format="%Y-%m-%d %H:%M:%S")
+    assert (dates.dt.date > END_DATE).all()
+    assert (dates.dt.date <= END_DATE + dt.timedelta(days=365)).all()
+
+
+def test_duplicates_copy_an_earlier_clean_row(
+    dirty: GeneratedTransactions, dirty_csv: pd.DataFrame
+) -> None:
+    defect_rows = set(dirty.defects["source_row_number"] - 1)
+    first_row_of_id = {
+        tid: row for row, tid in reversed(list(enumerate(dirty_csv["transaction_id"])))
+    }
+    duplicates = dirty.defects.loc[
+        dirty.defects["reason"] == "duplicate_transaction_id", "source_row_number"
+    ]
+    assert len(duplicates) > 0
+    for row in duplicates - 1:
+        original = first_row_of_id[dirty_csv.at[row, "transaction_id"]]
+        assert original < row
+        assert original not in defect_rows
+        assert dirty_csv.iloc[original].tolist() == dirty_csv.iloc[row].tolist()
+
+
+def test_dropping_defects_recovers_the_clean_data(
+    clean: pd.DataFrame, dirty: GeneratedTransactions
+) -> None:
+    kept = dirty.transactions.drop(index=dirty.defects["source_row_number"] - 1)
+    assert kept["transaction_id"].tolist() == clean["transaction_id"].tolist()
+    assert kept["customer_id"].tolist() == clean["customer_id"].tolist()
+    assert kept["transaction_date"].tolist() == (
+        clean["transaction_date"].dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
+    )
+    assert kept["amount"].tolist() == [f"{amount:.2f}" for amount in clean["amount"]]
+    assert kept["quantity"].tolist() == clean["quantity"].astype(str).tolist()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"customers": 0}, "customers"),
+        ({"customers": 10, "dirty_share": 0.6}, "dirty_share"),
+        ({"customers": 10, "dirty_share": -0.1}, "dirty_share"),
+        ({"customers": 10, "history_days": 0}, "history_days"),
+    ],
+)
+def test_invalid_arguments_are_rejected(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        generate_transactions(**kwargs)
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def test_cli_writes_a_csv_and_reports_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "sub" / "tx.csv"
+    assert cli.main(["generate", "--customers", "50", "--seed", "3", "--out", str(path)]) == 0
+    expected = generate_transactions(50, seed=3).transactions
+    lines = path.read_text().splitlines()
+    assert len(lines) == len(expected) + 1
+    output = capsys.readouterr().out.strip().splitlines()
+    assert len(output) == 1
+    assert f"{len(expected):,} rows" in output[0]
+    assert "50 customers" in output[0]
+    assert str(path) in output[0]
+    assert output[0].endswith(" s")
+
+
+def test_cli_passes_every_option_through(tmp_path: Path) -> None:
+    path = tmp_path / "tx.parquet"
+    argv = ["generate", "--customers", "80", "--out", str(path), "--seed", "4"]
+    argv += ["--dirty-share", "0.2", "--end-date", "2025-01-31", "--history-days", "60"]
+    assert cli.main(argv) == 0
+    expected = generate_transactions(
+        80, seed=4, dirty_share=0.2, end_date=dt.date(2025, 1, 31), history_days=60
+    ).transactions
+    written = pq.read_table(path).to_pandas()
+    assert written["transaction_id"].tolist() == expected["transaction_id"].tolist()
+    assert written["transaction_date"].tolist() == expected["transaction_date"].tolist()
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--dirty-share", "0.7"], ["--customers", "0"], ["--end-date", "30/06/2026"]],
+)
+def test_cli_rejects_bad_options(tmp_path: Path, extra: list[str]) -> None:
+    argv = ["generate", "--customers", "10", "--out", str(tmp_path / "x.csv"), *extra]
+    with pytest.raises(SystemExit):
+        cli.main(argv)

@@ -128,7 +128,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
     path = ensure_transactions(args.rows)
-    rows = duckdb.sql(f"select count(*) from read_csv('{path}', all_varchar = true)").fetchone()[0]
+    [(rows,)] = duckdb.sql(f"select count(*) from read_csv('{path}', all_varchar = true)").fetchall()
 
     model_seconds, wall_seconds = time_dbt_build(path, Path("/tmp/clv-bench/project.duckdb"))
     hand_seconds = time_hand_written(path, Path("/tmp/clv-bench/hand.duckdb"))

@@ -44,7 +44,7 @@
     {%- set parsed_timestamp =
         "try_strptime(trim(transaction_date_raw), '" ~ var('transaction_date_format') ~ "')" %}
 {%- else %}
-    {%- set parsed_timestamp = dbt.safe_cast('trim(transaction_date_raw)', 'timestamp') %}
+    {%- set parsed_timestamp = try_cast('transaction_date_raw', 'timestamp') %}
 {%- endif %}
 
 with
@@ -81,8 +81,8 @@ parsed as (
         {{ row_number_in_file }} as source_row_number,
         nullif(trim(customer_id_raw), '') as customer_id,
         {{ parsed_timestamp }} as transaction_at,
-        {{ dbt.safe_cast('trim(amount_raw)', 'double') }} as amount,
-        {{ dbt.safe_cast('trim(quantity_raw)', 'double') }} as quantity,
+        {{ try_cast('amount_raw', 'double') }} as amount,
+        {{ try_cast('quantity_raw', 'double') }} as quantity,
         nullif(trim(transaction_id_raw), '') as transaction_id
     from source_rows
 

@@ -1,0 +1,147 @@
+"""The input contract: missing files and columns fail with one clear sentence;
+every bad row is quarantined with the right reason and the counts reconcile."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pandas as pd
+
+from clv.generate import generate_transactions, write_transactions
+
+END_DATE = dt.date(2025, 12, 31)
+
+
+def test_missing_file_names_the_file(run_dbt, tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_export.csv"
+    result = run_dbt("build", variables={"transactions_path": str(missing)})
+    assert result.returncode != 0
+    assert f"Transactions file not found: {missing}" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_required_column_names_the_column(run_dbt, tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text("client,day,total\n1,2025-01-01,10\n")
+    result = run_dbt(
+        "build",
+        variables={"transactions_path": str(path), "customer_id_column": "client"},
+    )
+    assert result.returncode != 0
+    assert "Required column 'transaction_date' (var transaction_date_column) is missing" in (
+        result.output
+    )
+    assert "client, day, total" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_dirty_rows_are_quarantined_with_their_reason(run_dbt, tmp_path: Path) -> None:
+    generated = generate_transactions(
+        customers=400, seed=7, dirty_share=0.05, end_date=END_DATE, history_days=400
+    )
+    path = tmp_path / "dirty.csv"
+    write_transactions(generated.transactions, path)
+
+    result = run_dbt(
+        "build",
+        variables={"transactions_path": str(path), "as_of_date": END_DATE.isoformat()},
+    )
+    assert result.returncode == 0, result.output
+
+    rejected = pd.DataFrame(
+        result.query(
+            "select source_row_number, rejection_reason from rejected_transactions order by 1"
+        ),
+        columns=["source_row_number", "reason"],
+    )
+    expected = generated.defects.sort_values("source_row_number").reset_index(drop=True)
+    assert len(expected) == round(0.05 * len(generated.transactions))
+    pd.testing.assert_frame_equal(rejected, expected, check_dtype=False)
+
+    [(raw, valid, quarantined)] = result.query(
+        f"""
+        select
+            (select count(*) from read_csv('{path}', all_varchar = true)),
+            (select count(*) from stg_transactions__transactions),
+            (select count(*) from rejected_transactions)
+        """
+    )
+    assert raw == valid + quarantined == len(generated.transactions)
+
+
+def test_ids_keep_leading_zeros_and_parquet_reads_like_csv(run_dbt, tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "client": ["007", "007", "0100", "0100"],
+            "ordered_at": ["2025-01-01", "2025-02-01 10:30:00", "2025-01-15", "2025-03-01"],
+            "total": [10.0, -4.0, 25.5, 30.0],
+        }
+    )
+    path = tmp_path / "export.parquet"
+    frame.to_parquet(path)
+    result = run_dbt(
+        "build",
+        variables={
+            "transactions_path": str(path),
+            "customer_id_column": "client",
+            "transaction_date_column": "ordered_at",
+            "amount_column": "total",
+            "min_training_history_days": 1,
+            "training_cutoff_step_days": 20,
+            "min_label_window_days": 10,
+        },
+    )
+    assert result.returncode == 0, result.output
+    rows = result.query(
+        "select customer_id, as_of_date, net_spend, refund_count, order_count"
+        " from int_customer_features_as_of_date order by 1"
+    )
+    assert rows == [
+        ("007", dt.date(2025, 3, 1), 6.0, 1, 1),
+        ("0100", dt.date(2025, 3, 1), 55.5, 0, 2),
+    ]
+
+
+def test_exact_duplicate_rows_are_rejected_unless_turned_off(run_dbt, tmp_path: Path) -> None:
+    path = tmp_path / "no_ids.csv"
+    path.write_text(
+        "customer_id,transaction_date,amount\n"
+        "A,2025-01-01,10.00\n"
+        "A,2025-01-01,10.00\n"
+        "A,2025-01-02,10.00\n"
+    )
+    variables = {"transactions_path": str(path), "min_training_history_days": 0}
+    result = run_dbt("run", "--select", "staging", variables=variables)
+    assert result.returncode == 0, result.output
+    assert result.query("select source_row_number, rejection_reason from rejected_transactions") == [
+        (2, "duplicate_row")
+    ]
+
+    result = run_dbt(
+        "run", "--select", "staging", variables={**variables, "reject_exact_duplicate_rows": False}
+    )
+    assert result.returncode == 0, result.output
+    assert result.query("select count(*) from stg_transactions__transactions") == [(3,)]
+
+
+def test_short_history_still_yields_training_examples(run_dbt, tmp_path: Path) -> None:
+    """Nine months of data and a nine-month horizon: every label window is
+    shorter than the horizon, yet there are examples to train on."""
+    generated = generate_transactions(customers=300, seed=3, end_date=END_DATE, history_days=270)
+    path = tmp_path / "short.csv"
+    write_transactions(generated.transactions, path)
+    result = run_dbt(
+        "run",
+        "--select",
+        "+int_training_examples_labelled",
+        variables={"transactions_path": str(path), "horizon_days": 270},
+    )
+    assert result.returncode == 0, result.output
+    windows = result.query(
+        "select label_window_days, count(*), sum(label_net_spend)"
+        " from int_training_examples_labelled group by 1 order by 1"
+    )
+    assert len(windows) >= 6
+    assert all(days < 270 for days, _, _ in windows)
+    assert all(examples > 0 and spend > 0 for _, examples, spend in windows)

@@ -91,8 +91,18 @@ def ensure_transactions(rows: int) -> Path:
         customers = max(rows // AVERAGE_ROWS_PER_CUSTOMER, 1)
         print(f"generating ~{rows:,} rows ({customers:,} customers) into {path} ...", flush=True)
         subprocess.run(
-            [sys.executable, "-m", "clv.cli", "generate", "--customers", str(customers),
-             "--out", str(path), "--seed", "1"],
+            [
+                sys.executable,
+                "-m",
+                "clv.cli",
+                "generate",
+                "--customers",
+                str(customers),
+                "--out",
+                str(path),
+                "--seed",
+                "1",
+            ],
             check=True,
         )
     return path
@@ -103,10 +113,21 @@ def time_dbt_build(path: Path, database: Path) -> tuple[float, float]:
     env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
     started = time.perf_counter()
     subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "run", "--profiles-dir", ".", "--quiet",
-         "--select", "staging", "int_customer_features_as_of_date",
-         "--vars", json.dumps({"transactions_path": str(path)})],
-        cwd=PROJECT_DIR, env=env, check=True,
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "run",
+            "--profiles-dir",
+            ".",
+            "--quiet",
+            "--select",
+            "staging",
+            "int_customer_features_as_of_date",
+            "--vars",
+            json.dumps({"transactions_path": str(path)}),
+        ],
+        cwd=PROJECT_DIR,
+        env=env,
+        check=True,
     )
     wall = time.perf_counter() - started
     results = json.loads((PROJECT_DIR / "target" / "run_results.json").read_text())
@@ -128,14 +149,18 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
     path = ensure_transactions(args.rows)
-    [(rows,)] = duckdb.sql(f"select count(*) from read_csv('{path}', all_varchar = true)").fetchall()
+    [(rows,)] = duckdb.sql(
+        f"select count(*) from read_csv('{path}', all_varchar = true)"
+    ).fetchall()
 
     model_seconds, wall_seconds = time_dbt_build(path, Path("/tmp/clv-bench/project.duckdb"))
     hand_seconds = time_hand_written(path, Path("/tmp/clv-bench/hand.duckdb"))
 
     print(f"input:                        {path} ({rows:,} rows)")
-    print(f"project staging + features:   {model_seconds:6.1f} s in models "
-          f"({wall_seconds:.1f} s wall, incl. dbt start-up)")
+    print(
+        f"project staging + features:   {model_seconds:6.1f} s in models "
+        f"({wall_seconds:.1f} s wall, incl. dbt start-up)"
+    )
     print(f"hand-written DuckDB GROUP BY: {hand_seconds:6.1f} s")
     print(f"ratio (models / hand-written): {model_seconds / hand_seconds:.2f}x  (target <= 1.5x)")
     return 0

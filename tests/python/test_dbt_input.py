@@ -114,9 +114,9 @@ def test_exact_duplicate_rows_are_rejected_unless_turned_off(run_dbt, tmp_path: 
     variables = {"transactions_path": str(path), "min_training_history_days": 0}
     result = run_dbt("run", "--select", "staging", variables=variables)
     assert result.returncode == 0, result.output
-    assert result.query("select source_row_number, rejection_reason from rejected_transactions") == [
-        (2, "duplicate_row")
-    ]
+    assert result.query(
+        "select source_row_number, rejection_reason from rejected_transactions"
+    ) == [(2, "duplicate_row")]
 
     result = run_dbt(
         "run", "--select", "staging", variables={**variables, "reject_exact_duplicate_rows": False}

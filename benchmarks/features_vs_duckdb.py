@@ -69,6 +69,7 @@ select
     sqrt(greatest((sum(order_value_sum_of_squares) - sum(order_value_sum) ^ 2 / sum(order_count))
         / nullif(sum(order_count) - 1, 0), 0)) as order_value_std,
     max(order_value_max) as order_value_max,
+    avg(order_value_sum) filter (where gap is not null) as repeat_purchase_day_value_mean,
     avg(gap) as purchase_gap_mean_days,
     stddev_samp(gap) as purchase_gap_std_days,
     {windows}

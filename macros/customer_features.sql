@@ -43,6 +43,13 @@
                 ))
         end as order_value_std,
         max(customer_days.order_value_max) as order_value_max,
+        -- A purchase day with a previous purchase day is a repeat purchase day.
+        avg(
+            case
+                when customer_days.days_since_previous_purchase_day is not null
+                    then customer_days.order_value_sum
+            end
+        ) as repeat_purchase_day_value_mean,
         avg(customer_days.days_since_previous_purchase_day) as purchase_gap_mean_days,
         stddev_samp(customer_days.days_since_previous_purchase_day) as purchase_gap_std_days,
         {%- for days in windows %}

@@ -28,17 +28,16 @@ class DbtRun:
             return connection.execute(sql).fetchall()
 
 
-@pytest.fixture
-def run_dbt(tmp_path: Path) -> Callable[..., DbtRun]:
-    """Run a dbt command on the project with its own database, target and log folders."""
+def dbt_runner(folder: Path) -> Callable[..., DbtRun]:
+    """Run dbt commands on the project with a database, target and log folders in folder."""
 
-    def run(*args: str, variables: dict | None = None) -> DbtRun:
-        database = tmp_path / "warehouse.duckdb"
+    def run(*args: str, variables: dict | None = None, database: str = "warehouse") -> DbtRun:
+        database_path = folder / f"{database}.duckdb"
         env = {
             **os.environ,
-            "CLV_DUCKDB_PATH": str(database),
-            "DBT_TARGET_PATH": str(tmp_path / "target"),
-            "DBT_LOG_PATH": str(tmp_path / "logs"),
+            "CLV_DUCKDB_PATH": str(database_path),
+            "DBT_TARGET_PATH": str(folder / "target"),
+            "DBT_LOG_PATH": str(folder / "logs"),
             "DBT_USE_COLORS": "false",
         }
         command = [str(DBT), *args, "--profiles-dir", str(PROJECT_DIR)]
@@ -47,6 +46,11 @@ def run_dbt(tmp_path: Path) -> Callable[..., DbtRun]:
         completed = subprocess.run(
             command, cwd=PROJECT_DIR, env=env, capture_output=True, text=True, timeout=600
         )
-        return DbtRun(completed.returncode, completed.stdout + completed.stderr, database)
+        return DbtRun(completed.returncode, completed.stdout + completed.stderr, database_path)
 
     return run
+
+
+@pytest.fixture
+def run_dbt(tmp_path: Path) -> Callable[..., DbtRun]:
+    return dbt_runner(tmp_path)

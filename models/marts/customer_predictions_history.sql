@@ -1,0 +1,22 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key=['as_of_date', 'model_version', 'customer_id'],
+        incremental_strategy='delete+insert',
+    )
+}}
+
+{#-
+    Every scoring run, kept: rerunning the same (as_of_date, model_version)
+    replaces that run's rows instead of duplicating them.
+-#}
+with
+
+customer_predictions as (
+
+    select * from {{ ref('customer_predictions') }}
+
+)
+
+-- The prediction columns follow var quantiles, so they are not listed here.
+select * from customer_predictions  -- noqa: AM04

@@ -1,0 +1,37 @@
+"""Train the forecast boosters and register them (one row per booster, appended per run)."""
+
+import datetime as dt
+import os
+
+from clv.registry import new_model_version, registry_rows, write_booster_files
+from clv.training import TrainingConfig, train_boosters
+
+
+def model(dbt, session):
+    dbt.config(materialized="incremental", incremental_strategy="append")
+    # Vars reach a Python model through meta (see _python_models.yml).
+    settings = dbt.config.get("meta")
+    config = TrainingConfig(
+        quantiles=tuple(float(level) for level in settings["quantiles"].split(",")),
+        num_threads=int(settings["num_threads"]) or os.cpu_count() or 1,
+        max_training_rows=int(settings["max_training_rows"]),
+    )
+    examples = dbt.ref("int_training_examples_labelled")
+    rows = examples.count("*").fetchall()[0][0]
+    if rows > config.max_training_rows:
+        # Sample whole customers (all their cutoffs) by a hash, so reruns pick the same ones.
+        keep = config.max_training_rows / rows
+        examples = examples.filter(f"hash(customer_id) % 1000000 < {int(keep * 1_000_000)}")
+    result = train_boosters(examples.df(), config)
+
+    trained_at = dt.datetime.now(dt.UTC)
+    scoring_date = dbt.ref("int_customer_features_as_of_date").max("as_of_date").fetchall()[0][0]
+    registry = registry_rows(
+        result,
+        model_version=new_model_version(trained_at),
+        trained_at=trained_at,
+        as_of_date=scoring_date,
+        horizon_days=int(settings["horizon_days"]),
+    )
+    write_booster_files(registry, settings["output_dir"])
+    return registry

@@ -1,0 +1,88 @@
+"""The model registry: one row per booster, enough to use it anywhere without the warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from clv.features import MODEL_FEATURES
+from clv.training import TrainingResult
+
+REGISTRY_COLUMNS = (
+    "model_version",
+    "target",
+    "objective",
+    "quantile_level",
+    "model_text",
+    "feature_names",
+    "parameters",
+    "best_iteration",
+    "calibration_scale",
+    "training_cutoffs",
+    "validation_cutoff",
+    "cutoff_levels",
+    "training_rows",
+    "validation_rows",
+    "validation_metric_name",
+    "validation_metric",
+    "as_of_date",
+    "horizon_days",
+    "trained_at",
+)
+
+
+def new_model_version(trained_at: dt.datetime) -> str:
+    """A sortable, readable version: the UTC training time to the second."""
+    return trained_at.astimezone(dt.UTC).strftime("m%Y%m%dT%H%M%SZ")
+
+
+def registry_rows(
+    result: TrainingResult,
+    model_version: str,
+    trained_at: dt.datetime,
+    as_of_date: dt.date,
+    horizon_days: int,
+) -> pd.DataFrame:
+    rows = [
+        {
+            "model_version": model_version,
+            "target": booster.target,
+            "objective": booster.objective,
+            "quantile_level": booster.quantile_level,
+            "model_text": booster.booster.model_to_string(num_iteration=booster.best_iteration),
+            "feature_names": json.dumps(list(MODEL_FEATURES)),
+            "parameters": json.dumps(booster.parameters, sort_keys=True),
+            "best_iteration": booster.best_iteration,
+            "calibration_scale": booster.calibration_scale,
+            "training_cutoffs": json.dumps(result.training_cutoffs),
+            "validation_cutoff": result.validation_cutoff,
+            "cutoff_levels": json.dumps(result.cutoff_levels, sort_keys=True),
+            "training_rows": result.training_rows,
+            "validation_rows": result.validation_rows,
+            "validation_metric_name": booster.validation_metric_name,
+            "validation_metric": booster.validation_metric,
+            "as_of_date": as_of_date,
+            "horizon_days": horizon_days,
+            "trained_at": trained_at.astimezone(dt.UTC).replace(tzinfo=None),
+        }
+        for booster in result.boosters
+    ]
+    frame = pd.DataFrame(rows, columns=list(REGISTRY_COLUMNS))
+    return frame.astype({"quantile_level": "float64", "validation_metric": "float64"})
+
+
+def write_booster_files(registry: pd.DataFrame, output_dir: str | Path) -> list[Path]:
+    """Write each booster as a LightGBM model file: <output_dir>/models/<version>/<target>.txt."""
+    written = []
+    for row in registry.itertuples(index=False):
+        folder = Path(output_dir) / "models" / row.model_version
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{row.target}.txt"
+        temporary = path.with_suffix(".txt.tmp")
+        temporary.write_text(row.model_text)
+        temporary.replace(path)
+        written.append(path)
+    return written

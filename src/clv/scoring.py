@@ -1,0 +1,169 @@
+"""Apply a registered model version to customer features, batch by batch.
+
+Memory stays flat however many customers there are: the BTYD base is fitted once on
+per-customer summaries, then features stream through in Arrow record batches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from clv.btyd import BtydModel
+from clv.features import btyd_forecasts, model_matrix, require_columns
+from clv.training import seasonal_level
+
+KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
+MIN_BASE_SPEND = 0.01
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    model_version: str
+    feature_names: list[str]
+    expected_spend: lgb.Booster
+    prob_purchase: lgb.Booster
+    quantiles: list[tuple[str, lgb.Booster, float]]  # column, booster, calibration scale
+    cutoff_levels: dict[str, float]  # training cutoff -> actual over BTYD spend
+
+    @classmethod
+    def from_registry(
+        cls,
+        registry: pd.DataFrame,
+        model_version: str | None = None,
+        known_versions: list[str] | None = None,
+    ) -> ScoringModel:
+        """The given version, or the most recently trained one.
+
+        known_versions names every registered version in the error message when the
+        registry frame was already filtered down to one version.
+        """
+        if registry.empty and not known_versions:
+            raise ValueError(
+                "the model registry is empty: run the full build (dbt build) once to train a model"
+            )
+        if model_version is None:
+            model_version = registry.sort_values("trained_at")["model_version"].iloc[-1]
+        rows = registry[registry["model_version"] == model_version]
+        if rows.empty:
+            known = ", ".join(sorted(known_versions or registry["model_version"].unique()))
+            raise ValueError(
+                f"model_version {model_version} is not in the registry (known: {known})"
+            )
+        boosters = {
+            row.target: (lgb.Booster(model_str=row.model_text), row)
+            for row in rows.itertuples(index=False)
+        }
+        for target in ("expected_spend", "prob_purchase"):
+            if target not in boosters:
+                raise ValueError(f"model_version {model_version} has no {target} booster")
+        quantile_rows = sorted(
+            (row for _, row in boosters.values() if row.objective == "quantile"),
+            key=lambda row: row.quantile_level,
+        )
+        return cls(
+            model_version=model_version,
+            feature_names=json.loads(rows["feature_names"].iloc[0]),
+            expected_spend=boosters["expected_spend"][0],
+            prob_purchase=boosters["prob_purchase"][0],
+            quantiles=[
+                (row.target, boosters[row.target][0], float(row.calibration_scale))
+                for row in quantile_rows
+            ],
+            cutoff_levels=json.loads(rows["cutoff_levels"].iloc[0]),
+        )
+
+    @property
+    def quantile_columns(self) -> list[str]:
+        return [column for column, _, _ in self.quantiles]
+
+
+def predictions_schema(model: ScoringModel) -> pa.Schema:
+    return pa.schema(
+        [
+            ("customer_id", pa.string()),
+            ("as_of_date", pa.date32()),
+            ("horizon_days", pa.int32()),
+            ("expected_spend", pa.float64()),
+            *[(column, pa.float64()) for column in model.quantile_columns],
+            ("prob_purchase", pa.float64()),
+            ("model_version", pa.string()),
+            ("scored_at", pa.timestamp("us")),
+        ]
+    )
+
+
+def score_frame(
+    model: ScoringModel, btyd: BtydModel | None, features: pd.DataFrame, scored_at: dt.datetime
+) -> pd.DataFrame:
+    """Forecasts for one batch of customers (features at as_of_date, one row each)."""
+    require_columns(features, KEY_COLUMNS, "the scoring features")
+    window_days = features["horizon_days"].to_numpy(dtype=float)
+    base = btyd_forecasts(btyd, features, window_days)
+    matrix = model_matrix(features, base, window_days)[model.feature_names]
+
+    as_of_dates = pd.to_datetime(features["as_of_date"]).dt.date.to_numpy()
+    days, positions = np.unique(as_of_dates, return_inverse=True)
+    level = np.array([seasonal_level(model.cutoff_levels, day) for day in days])[positions]
+    base_spend = np.maximum(base["btyd_expected_spend"].to_numpy(), MIN_BASE_SPEND) * level
+    correction = model.expected_spend.predict(matrix, raw_score=True)
+    quantiles = (
+        np.column_stack(
+            [
+                np.maximum(booster.predict(matrix), 0.0) * scale
+                for _, booster, scale in model.quantiles
+            ]
+        )
+        * level[:, None]
+    )
+    # Independently trained quantile boosters can cross; sorting each row restores order
+    # without changing the set of values.
+    quantiles = np.sort(quantiles, axis=1)
+
+    result = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"].astype(str).to_numpy(),
+            "as_of_date": as_of_dates,
+            "horizon_days": features["horizon_days"].astype("int32").to_numpy(),
+            "expected_spend": base_spend * np.exp(correction),
+        }
+    )
+    for index, column in enumerate(model.quantile_columns):
+        result[column] = quantiles[:, index]
+    result["prob_purchase"] = np.clip(model.prob_purchase.predict(matrix), 0.0, 1.0)
+    result["model_version"] = model.model_version
+    result["scored_at"] = scored_at
+    return result
+
+
+def score_batches(
+    model: ScoringModel,
+    btyd: BtydModel | None,
+    batches: Iterable[pa.RecordBatch],
+    scored_at: dt.datetime,
+) -> Iterator[pa.RecordBatch]:
+    schema = predictions_schema(model)
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        frame = score_frame(model, btyd, batch.to_pandas(), scored_at)
+        yield pa.RecordBatch.from_pandas(frame, schema=schema, preserve_index=False)
+
+
+def score_reader(
+    model: ScoringModel,
+    btyd: BtydModel | None,
+    reader: pa.RecordBatchReader,
+    scored_at: dt.datetime,
+) -> pa.RecordBatchReader:
+    """A reader of forecasts that pulls feature batches only as it is read."""
+    return pa.RecordBatchReader.from_batches(
+        predictions_schema(model), score_batches(model, btyd, reader, scored_at)
+    )

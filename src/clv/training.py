@@ -1,0 +1,321 @@
+"""Train the forecast boosters on labelled training examples (one row per customer and cutoff).
+
+The design, and why (measured out of time on a single-cohort retailer):
+- The BG/NBD + Gamma-Gamma forecast, fitted at each cutoff on that cutoff's history only,
+  is the base; the expected-spend booster learns a multiplicative correction to it
+  (Poisson objective, log link, log of the BTYD forecast as init score). As a mere
+  feature it added little.
+- Each cutoff's overall level (actual over BTYD for that window) is divided out of its
+  labels, so the boosters learn which customers BTYD gets wrong, not how hot a calendar
+  window was; the window length is a feature. When scoring, the only level put back is
+  the seasonal one: the level of the same calendar window a year earlier, when the
+  history has it (see seasonal_level). The most recent window's level is never used as
+  a global factor: it did not transfer to the next window.
+- Quantile boosters (quantile objective) and a purchase-probability booster (binary)
+  read the same features, the BTYD forecast among them.
+- Early stopping and quantile recalibration use the most recent cutoff, a later window
+  than every training cutoff: never a random split.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from clv.features import (
+    MODEL_FEATURES,
+    btyd_forecasts,
+    fit_btyd_on,
+    model_matrix,
+    require_columns,
+)
+
+EXAMPLE_COLUMNS = ("cutoff_date", "cutoff_rank", "label_window_days", "label_net_spend")
+# A floor for the BTYD forecast under the log link: a customer BTYD thinks is gone still
+# gets a finite base the booster can correct.
+MIN_BASE_SPEND = 0.01
+# A training cutoff this close to a year before the scoring date stands for the same
+# season; farther off, no seasonal level is applied.
+SEASON_TOLERANCE_DAYS = 20
+# Scales tried when recalibrating a quantile on the validation window.
+CALIBRATION_SCALES = np.geomspace(0.2, 5.0, 281)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
+    num_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    seed: int = 42
+    max_training_rows: int = 2_000_000
+    num_boost_round: int = 400
+    early_stopping_rounds: int = 30
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_data_in_leaf: int = 100
+
+    def __post_init__(self) -> None:
+        if not self.quantiles or any(not 0 < level < 1 for level in self.quantiles):
+            raise ValueError(f"quantiles must lie strictly between 0 and 1, got {self.quantiles}")
+        if self.num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, got {self.num_threads}")
+
+
+@dataclass(frozen=True)
+class TrainedBooster:
+    target: str  # a prediction column: expected_spend, prob_purchase, spend_p10, ...
+    objective: str
+    quantile_level: float | None
+    booster: lgb.Booster
+    best_iteration: int
+    calibration_scale: float
+    validation_metric_name: str | None
+    validation_metric: float | None
+    parameters: dict
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    boosters: list[TrainedBooster]
+    training_cutoffs: list[str]
+    validation_cutoff: str | None
+    training_rows: int
+    validation_rows: int
+    cutoff_levels: dict[str, float]
+
+
+@dataclass(frozen=True)
+class PreparedExamples:
+    matrix: pd.DataFrame
+    label: np.ndarray  # net spend in the window, floored at 0, level divided out
+    has_purchase: np.ndarray
+    base_spend: np.ndarray  # BTYD forecast over the window
+    is_validation: np.ndarray
+    cutoff_levels: dict[str, float]
+
+
+def seasonal_level(cutoff_levels: dict[str, float], as_of_date: dt.date) -> float:
+    """The level (actual over BTYD spend) of the window that started a year before as_of_date.
+
+    BTYD has no seasons, so a forecast into a busy season falls short by about what the
+    same season fell short by last year. With no cutoff near a year back (short history),
+    1.0: no seasonal adjustment rather than a guess.
+    """
+    year_before = as_of_date - dt.timedelta(days=365)
+    nearest = min(
+        cutoff_levels.items(),
+        key=lambda item: abs((dt.date.fromisoformat(item[0]) - year_before).days),
+        default=None,
+    )
+    if nearest is None:
+        return 1.0
+    gap = abs((dt.date.fromisoformat(nearest[0]) - year_before).days)
+    return nearest[1] if gap <= SEASON_TOLERANCE_DAYS else 1.0
+
+
+def quantile_column(level: float) -> str:
+    """spend_p10 for 0.1: the public name of a quantile forecast."""
+    percent = level * 100
+    return f"spend_p{percent:g}".replace(".", "_")
+
+
+def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
+    """Add each cutoff's own BTYD forecast, divide out each cutoff's level, split off validation."""
+    require_columns(examples, EXAMPLE_COLUMNS, "the training examples")
+    if examples.empty:
+        raise ValueError(
+            "no training examples: the history is too short for any training cutoff "
+            "(see int_training_cutoffs and the vars min_training_history_days, "
+            "min_label_window_days)"
+        )
+    examples = examples.reset_index(drop=True)
+    window_days = examples["label_window_days"].to_numpy(dtype=float)
+    label = np.maximum(examples["label_net_spend"].to_numpy(dtype=float), 0.0)
+    btyd_parts = []
+    levels: dict[str, float] = {}
+    normalised = np.empty_like(label)
+    for cutoff, rows in examples.groupby("cutoff_date", sort=True).groups.items():
+        part = examples.loc[rows]
+        model = fit_btyd_on(part, seed=seed)
+        forecasts = btyd_forecasts(model, part, window_days[rows])
+        btyd_parts.append(forecasts)
+        forecast_total = float(forecasts["btyd_expected_spend"].sum())
+        level = float(label[rows].sum()) / forecast_total if forecast_total > 0 else 1.0
+        level = level if level > 0 else 1.0
+        levels[str(pd.Timestamp(cutoff).date())] = level
+        normalised[rows] = label[rows] / level
+    btyd = pd.concat(btyd_parts).sort_index()
+    ranks = examples["cutoff_rank"].to_numpy()
+    is_validation = (
+        (ranks == ranks.min()) if np.unique(ranks).size > 1 else np.zeros(len(ranks), bool)
+    )
+    return PreparedExamples(
+        matrix=model_matrix(examples, btyd, window_days),
+        label=normalised,
+        has_purchase=(
+            examples["label_has_purchase"].to_numpy(dtype=bool)
+            if "label_has_purchase" in examples
+            else label > 0
+        ),
+        base_spend=np.maximum(btyd["btyd_expected_spend"].to_numpy(dtype=float), MIN_BASE_SPEND),
+        is_validation=is_validation,
+        cutoff_levels=levels,
+    )
+
+
+def _sample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """Row indices where mask holds, at most limit of them, drawn without replacement."""
+    rows = np.flatnonzero(mask)
+    if rows.size <= limit:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
+
+
+def _parameters(config: TrainingConfig, objective: str, **extra: float) -> dict:
+    return {
+        "objective": objective,
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_data_in_leaf": config.min_data_in_leaf,
+        "feature_fraction": 0.9,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        # Explicit threads: left to OpenMP inside a process that also runs DuckDB's
+        # threads, the same training has been seen to vary 100x in wall time.
+        "num_threads": config.num_threads,
+        "seed": config.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+        **extra,
+    }
+
+
+def _fit(
+    parameters: dict,
+    train: lgb.Dataset,
+    valid: lgb.Dataset | None,
+    config: TrainingConfig,
+) -> tuple[lgb.Booster, int, str | None, float | None]:
+    if valid is None:
+        booster = lgb.train(parameters, train, num_boost_round=config.num_boost_round // 2)
+        return booster, booster.current_iteration(), None, None
+    booster = lgb.train(
+        parameters,
+        train,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[valid],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    [(name, value)] = booster.best_score["validation"].items()
+    return booster, booster.best_iteration, name, float(value)
+
+
+def calibration_scale(actual: np.ndarray, predicted: np.ndarray, level: float) -> float:
+    """The multiplier closest to 1 that makes a quantile forecast calibrated on held-out data.
+
+    Calibrated at level τ means P(actual < q) <= τ <= P(actual <= q); with many actuals
+    exactly zero both sides matter. When no scale satisfies both, take the one that
+    misses by least.
+    """
+    scaled = np.outer(CALIBRATION_SCALES, predicted)
+    below = (actual < scaled).mean(axis=1)
+    at_or_below = (actual <= scaled).mean(axis=1)
+    miss = np.maximum(below - level, 0) + np.maximum(level - at_or_below, 0)
+    best_miss = miss.min()
+    candidates = np.flatnonzero(miss <= best_miss + 1e-12)
+    return float(
+        CALIBRATION_SCALES[candidates[np.argmin(np.abs(np.log(CALIBRATION_SCALES[candidates])))]]
+    )
+
+
+def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
+    """Train the expected-spend, quantile and purchase-probability boosters."""
+    prepared = prepare_examples(examples, seed=config.seed)
+    train_rows = _sample(~prepared.is_validation, config.max_training_rows, config.seed)
+    valid_rows = np.flatnonzero(prepared.is_validation)
+    has_validation = valid_rows.size > 0
+    features = list(MODEL_FEATURES)
+
+    def dataset(rows: np.ndarray, label: np.ndarray, init_score: np.ndarray | None = None):
+        return lgb.Dataset(
+            prepared.matrix.iloc[rows],
+            label=label[rows],
+            init_score=None if init_score is None else init_score[rows],
+            feature_name=features,
+            free_raw_data=False,
+        )
+
+    boosters: list[TrainedBooster] = []
+
+    log_base = np.log(prepared.base_spend)
+    parameters = _parameters(config, "poisson")
+    booster, best, metric, value = _fit(
+        parameters,
+        dataset(train_rows, prepared.label, log_base),
+        dataset(valid_rows, prepared.label, log_base) if has_validation else None,
+        config,
+    )
+    boosters.append(
+        TrainedBooster(
+            "expected_spend", "poisson", None, booster, best, 1.0, metric, value, parameters
+        )
+    )
+
+    for level in config.quantiles:
+        parameters = _parameters(config, "quantile", alpha=level)
+        booster, best, metric, value = _fit(
+            parameters,
+            dataset(train_rows, prepared.label),
+            dataset(valid_rows, prepared.label) if has_validation else None,
+            config,
+        )
+        scale = 1.0
+        if has_validation:
+            predicted = np.maximum(
+                booster.predict(prepared.matrix.iloc[valid_rows], num_iteration=best), 0
+            )
+            scale = calibration_scale(prepared.label[valid_rows], predicted, level)
+        boosters.append(
+            TrainedBooster(
+                quantile_column(level),
+                "quantile",
+                level,
+                booster,
+                best,
+                scale,
+                metric,
+                value,
+                parameters,
+            )
+        )
+
+    parameters = _parameters(config, "binary")
+    purchase = prepared.has_purchase.astype(float)
+    booster, best, metric, value = _fit(
+        parameters,
+        dataset(train_rows, purchase),
+        dataset(valid_rows, purchase) if has_validation else None,
+        config,
+    )
+    boosters.append(
+        TrainedBooster(
+            "prob_purchase", "binary", None, booster, best, 1.0, metric, value, parameters
+        )
+    )
+
+    cutoffs = pd.to_datetime(examples["cutoff_date"]).dt.date.astype(str).to_numpy()
+    return TrainingResult(
+        boosters=boosters,
+        training_cutoffs=sorted(set(cutoffs[train_rows])),
+        validation_cutoff=str(cutoffs[valid_rows][0]) if has_validation else None,
+        training_rows=int(train_rows.size),
+        validation_rows=int(valid_rows.size),
+        cutoff_levels=prepared.cutoff_levels,
+    )

@@ -1,0 +1,204 @@
+"""The package's training and scoring functions on tiny frames and tiny boosters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from clv.features import SQL_FEATURES, btyd_forecasts, fit_btyd_on
+from clv.registry import new_model_version, registry_rows, write_booster_files
+from clv.scoring import ScoringModel, score_frame, score_reader
+from clv.training import (
+    TrainingConfig,
+    calibration_scale,
+    prepare_examples,
+    quantile_column,
+    seasonal_level,
+    train_boosters,
+)
+
+TINY = TrainingConfig(num_threads=1, num_boost_round=30, min_data_in_leaf=5, num_leaves=7)
+AS_OF = dt.date(2025, 6, 30)
+
+
+def customer_features(customers: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Features that obey the SQL definition's invariants (recency <= tenure, ...)."""
+    tenure = rng.integers(0, 600, customers)
+    # Purchase days are distinct days, so there are at most tenure + 1 of them and a
+    # repeat buyer's last purchase comes after the first one.
+    purchase_days = np.minimum(1 + rng.poisson(np.maximum(tenure, 1) / 90), tenure + 1)
+    recency = np.minimum(rng.integers(0, 400, customers), tenure - (purchase_days > 1))
+    order_value = rng.gamma(3.0, 20.0, customers)
+    frame = pd.DataFrame({name: np.zeros(customers) for name in SQL_FEATURES})
+    frame["customer_id"] = [f"{i:05d}" for i in range(customers)]
+    frame["tenure_days"] = tenure
+    frame["recency_days"] = recency
+    frame["purchase_days"] = purchase_days
+    frame["order_count"] = purchase_days
+    frame["order_value_mean"] = order_value
+    frame["repeat_purchase_day_value_mean"] = np.where(purchase_days > 1, order_value, np.nan)
+    frame["net_spend"] = purchase_days * order_value
+    frame["purchase_days_last_90d"] = np.minimum(purchase_days, (recency < 90).astype(int))
+    return frame
+
+
+def training_examples(customers: int = 400, cutoffs: int = 3, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    parts = []
+    for rank in range(1, cutoffs + 1):
+        frame = customer_features(customers, rng)
+        frame["cutoff_date"] = pd.Timestamp(AS_OF) - pd.Timedelta(days=30 * rank)
+        frame["cutoff_rank"] = rank
+        frame["label_window_days"] = min(30 * rank, 90)
+        active = rng.random(customers) < 1 / (1 + frame["recency_days"] / 60)
+        frame["label_net_spend"] = np.where(active, frame["order_value_mean"] * 1.5, 0.0)
+        frame["label_has_purchase"] = active
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[pd.DataFrame, ScoringModel]:
+    result = train_boosters(training_examples(), TINY)
+    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
+    registry = registry_rows(result, new_model_version(trained_at), trained_at, AS_OF, 90)
+    return registry, ScoringModel.from_registry(registry)
+
+
+def scoring_features(customers: int = 250) -> pd.DataFrame:
+    frame = customer_features(customers, np.random.default_rng(9))
+    frame["as_of_date"] = AS_OF
+    frame["horizon_days"] = 90
+    return frame
+
+
+def test_quantile_columns_follow_the_levels() -> None:
+    assert [quantile_column(level) for level in (0.1, 0.5, 0.9, 0.025)] == [
+        "spend_p10",
+        "spend_p50",
+        "spend_p90",
+        "spend_p2_5",
+    ]
+
+
+def test_registry_has_one_row_per_booster(trained, tmp_path) -> None:
+    registry, _ = trained
+    assert list(registry["target"]) == [
+        "expected_spend",
+        "spend_p10",
+        "spend_p50",
+        "spend_p90",
+        "prob_purchase",
+    ]
+    assert registry["model_version"].nunique() == 1
+    assert registry["model_version"].iloc[0] == "m20250701T120000Z"
+    # The most recent cutoff is held out: a later window than every training cutoff.
+    assert set(registry["validation_cutoff"]) == {"2025-05-31"}
+    assert (registry["training_cutoffs"] == '["2025-04-01", "2025-05-01"]').all()
+    assert (registry["validation_rows"] == 400).all()
+    files = write_booster_files(registry, tmp_path)
+    assert sorted(path.name for path in files) == sorted(f"{t}.txt" for t in registry["target"])
+    assert files[0].read_text().startswith("tree")
+
+
+def test_forecasts_are_ordered_non_negative_probabilities(trained) -> None:
+    _, model = trained
+    features = scoring_features()
+    btyd = fit_btyd_on(features)
+    scored_at = dt.datetime(2025, 7, 1)
+    forecast = score_frame(model, btyd, features, scored_at)
+    assert len(forecast) == len(features)
+    assert list(forecast["customer_id"]) == list(features["customer_id"])
+    assert (forecast["expected_spend"] >= 0).all()
+    assert (forecast["spend_p10"] >= 0).all()
+    assert (forecast["spend_p10"] <= forecast["spend_p50"]).all()
+    assert (forecast["spend_p50"] <= forecast["spend_p90"]).all()
+    assert forecast["prob_purchase"].between(0, 1).all()
+    assert (forecast["model_version"] == model.model_version).all()
+
+
+def test_streamed_scoring_equals_scoring_at_once(trained) -> None:
+    _, model = trained
+    features = scoring_features(300)
+    btyd = fit_btyd_on(features)
+    scored_at = dt.datetime(2025, 7, 1)
+    batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
+    reader = score_reader(
+        model, btyd, pa.RecordBatchReader.from_batches(batches[0].schema, batches), scored_at
+    )
+    streamed = reader.read_all().to_pandas()
+    whole = score_frame(model, btyd, features, scored_at)
+    assert len(batches) == 5
+    np.testing.assert_allclose(streamed["expected_spend"], whole["expected_spend"])
+    np.testing.assert_allclose(streamed["spend_p90"], whole["spend_p90"])
+
+
+def test_training_is_deterministic() -> None:
+    first = train_boosters(training_examples(seed=1), TINY)
+    second = train_boosters(training_examples(seed=1), TINY)
+    for a, b in zip(first.boosters, second.boosters, strict=True):
+        assert a.booster.model_to_string() == b.booster.model_to_string()
+
+
+def test_each_cutoff_level_is_divided_out() -> None:
+    # The same customers at two cutoffs, the earlier window ten times busier.
+    calm = training_examples(cutoffs=1)
+    hot = calm.assign(
+        cutoff_rank=2,
+        cutoff_date=calm["cutoff_date"] - pd.Timedelta(days=30),
+        label_net_spend=calm["label_net_spend"] * 10,
+    )
+    examples = pd.concat([calm, hot], ignore_index=True)
+    prepared = prepare_examples(examples)
+    levels = prepared.cutoff_levels
+    assert levels["2025-05-01"] == pytest.approx(10 * levels["2025-05-31"], rel=1e-6)
+    # After dividing out, both windows sit at the BTYD level on average.
+    for rank in (1, 2):
+        rows = (examples["cutoff_rank"] == rank).to_numpy()
+        assert prepared.label[rows].sum() == pytest.approx(
+            prepared.base_spend[rows].sum(), rel=0.05
+        )
+
+
+def test_base_falls_back_to_rate_extrapolation_without_repeat_buyers() -> None:
+    features = scoring_features(50).assign(purchase_days=1, recency_days=0)
+    assert fit_btyd_on(features) is None
+    base = btyd_forecasts(None, features, np.full(50, 90.0))
+    expected = features["net_spend"] / features["tenure_days"].clip(lower=1) * 90
+    np.testing.assert_allclose(base["btyd_expected_spend"], expected)
+
+
+def test_seasonal_level_is_last_years_window_or_none() -> None:
+    levels = {"2024-10-07": 1.4, "2025-06-04": 0.8, "2025-09-02": 0.7}
+    assert seasonal_level(levels, dt.date(2025, 10, 2)) == 1.4  # 360 days before
+    assert seasonal_level(levels, dt.date(2025, 6, 1)) == 1.0  # nothing near 2024-06-01
+    assert seasonal_level({}, dt.date(2025, 6, 1)) == 1.0
+
+
+def test_calibration_scale_makes_a_quantile_honest() -> None:
+    rng = np.random.default_rng(4)
+    actual = np.where(rng.random(20_000) < 0.6, 0.0, rng.exponential(100.0, 20_000))
+    too_low = np.full(actual.size, 30.0)  # far below the true 90th percentile
+    scale = calibration_scale(actual, too_low, 0.9)
+    scaled = too_low * scale
+    assert (actual < scaled).mean() <= 0.9 + 0.01
+    assert (actual <= scaled).mean() >= 0.9 - 0.01
+    assert scale > 3
+
+
+def test_clear_errors_for_unusable_input(trained) -> None:
+    registry, _ = trained
+    with pytest.raises(ValueError, match="no training examples"):
+        prepare_examples(training_examples().iloc[0:0])
+    with pytest.raises(ValueError, match="lacks the column"):
+        prepare_examples(training_examples().drop(columns=["label_net_spend"]))
+    with pytest.raises(ValueError, match="registry is empty"):
+        ScoringModel.from_registry(registry.iloc[0:0])
+    with pytest.raises(ValueError, match="m1999 is not in the registry"):
+        ScoringModel.from_registry(registry, "m1999")
+    with pytest.raises(ValueError, match="quantiles must lie strictly between 0 and 1"):
+        TrainingConfig(quantiles=(0.5, 1.0))

@@ -28,7 +28,7 @@ test: install lint test-dbt test-python
 lint:
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
-	CLV_DUCKDB_PATH=data/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt
+	CLV_DUCKDB_PATH=data/lint.duckdb $(BIN)/sqlfluff lint models analyses tests/dbt
 
 test-dbt:
 	rm -f data/test.duckdb

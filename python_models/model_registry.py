@@ -16,12 +16,8 @@ def model(dbt, session):
         num_threads=int(settings["num_threads"]) or os.cpu_count() or 1,
         max_training_rows=int(settings["max_training_rows"]),
     )
-    examples = dbt.ref("int_training_examples_labelled")
-    rows = examples.count("*").fetchall()[0][0]
-    if rows > config.max_training_rows:
-        # Sample whole customers (all their cutoffs) by a hash, so reruns pick the same ones.
-        keep = config.max_training_rows / rows
-        examples = examples.filter(f"hash(customer_id) % 1000000 < {int(keep * 1_000_000)}")
+    # Already a sample of whole customers when large (int_training_examples_labelled).
+    examples = dbt.ref("int_training_examples_labelled").filter("purpose = 'production'")
     result = train_boosters(examples.df(), config)
 
     trained_at = dt.datetime.now(dt.UTC)

@@ -1,18 +1,26 @@
 {#-
-    Features at each training cutoff, labelled with what the customer spent in
-    the label window after it. Same feature definition as scoring.
+    Features at each cutoff of int_training_cutoffs (production, backtest and
+    backtest holdout), labelled with what the customer spent in the label
+    window after it. Same feature definition as scoring. Above var
+    max_training_rows examples, a stable sample of whole customers.
 -#}
+{%- set sample_share = training_sample_share(
+    ref('int_customer_features_as_of_date'), ref('int_training_cutoffs')
+) %}
+
 with
 
 customer_days as (
 
     select * from {{ ref('int_customer_days_aggregated') }}
+    where {{ customer_in_sample('customer_id', sample_share) }}
 
 ),
 
 training_cutoffs as (
 
     select
+        purpose,
         cutoff_rank,
         cutoff_date,
         label_window_end_date,
@@ -22,15 +30,24 @@ training_cutoffs as (
 
 ),
 
+feature_cutoffs as (
+
+    -- Production and backtest cutoffs can fall on the same date: featurise it once.
+    select distinct cutoff_date
+    from training_cutoffs
+
+),
+
 features as (
 
-    {{ customer_features('customer_days', 'training_cutoffs') }}
+    {{ customer_features('customer_days', 'feature_cutoffs') }}
 
 ),
 
 labels as (
 
     select
+        training_cutoffs.purpose,
         training_cutoffs.cutoff_date,
         customer_days.customer_id,
         sum(customer_days.net_spend) as label_net_spend,
@@ -40,7 +57,7 @@ labels as (
         on
             customer_days.transaction_date > training_cutoffs.cutoff_date
             and customer_days.transaction_date <= training_cutoffs.label_window_end_date
-    group by training_cutoffs.cutoff_date, customer_days.customer_id
+    group by training_cutoffs.purpose, training_cutoffs.cutoff_date, customer_days.customer_id
 
 ),
 
@@ -48,6 +65,7 @@ final as (
 
     select
         features.*,
+        training_cutoffs.purpose,
         training_cutoffs.cutoff_rank,
         training_cutoffs.label_window_end_date,
         training_cutoffs.label_window_days,
@@ -61,7 +79,8 @@ final as (
         on features.cutoff_date = training_cutoffs.cutoff_date
     left join labels
         on
-            features.cutoff_date = labels.cutoff_date
+            training_cutoffs.purpose = labels.purpose
+            and features.cutoff_date = labels.cutoff_date
             and features.customer_id = labels.customer_id
 
 )

@@ -106,8 +106,8 @@ def btyd_summaries(frame: pd.DataFrame) -> BtydSummaries:
 def fit_btyd_on(frame: pd.DataFrame, seed: int = 0) -> BtydModel | None:
     """Fit BG/NBD + Gamma-Gamma on one cutoff's customers (sampled when very many).
 
-    None when the data cannot identify the model (e.g. nobody has bought twice yet):
-    btyd_forecasts then falls back to a naive rate extrapolation.
+    None when the data cannot identify the model (nobody has bought twice yet, or the
+    fit does not converge): btyd_forecasts then falls back to a naive rate extrapolation.
     """
     if frame.empty:
         raise ValueError("cannot fit the BTYD model: no customers at this cutoff")
@@ -124,7 +124,8 @@ def fit_btyd_on(frame: pd.DataFrame, seed: int = 0) -> BtydModel | None:
             summaries.monetary_value,
             penalizer_coef=0.001,
         )
-    except (ValueError, RuntimeError):
+    except RuntimeError:
+        # The optimiser found no finite optimum; bad inputs (ValueError) still surface.
         return None
 
 

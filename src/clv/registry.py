@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import lightgbm as lgb
 import pandas as pd
 
 from clv.features import MODEL_FEATURES
@@ -86,3 +87,26 @@ def write_booster_files(registry: pd.DataFrame, output_dir: str | Path) -> list[
         temporary.replace(path)
         written.append(path)
     return written
+
+
+def feature_importance(registry: pd.DataFrame) -> pd.DataFrame:
+    """Total gain per feature and booster, with its share of the booster's total gain."""
+    rows = []
+    for row in registry.itertuples(index=False):
+        booster = lgb.Booster(model_str=row.model_text)
+        gains = booster.feature_importance(importance_type="gain")
+        total = float(gains.sum()) or 1.0
+        for feature, gain in zip(booster.feature_name(), gains, strict=True):
+            rows.append(
+                {
+                    "model_version": row.model_version,
+                    "target": row.target,
+                    "feature": feature,
+                    "gain": float(gain),
+                    "gain_share": float(gain) / total,
+                }
+            )
+    columns = ["model_version", "target", "feature", "gain", "gain_share"]
+    return pd.DataFrame(rows, columns=columns).sort_values(
+        ["target", "gain"], ascending=[True, False], ignore_index=True
+    )

@@ -1,0 +1,48 @@
+{#
+    Training on every customer at every cutoff costs more than it teaches once
+    the base is large: above var max_training_rows examples, whole customers
+    are sampled (all their cutoffs together) by a stable hash of their id, so
+    reruns pick the same customers.
+#}
+{% macro training_sample_share(scoring_features, training_cutoffs) %}
+    {#- 0 means no limit: every customer, and no counting query. -#}
+    {%- if not execute or not var('max_training_rows') -%}
+        {{ return(1.0) }}
+    {%- endif -%}
+    {#- Compiling before the first build (e.g. sqlfluff): nothing to count yet. -#}
+    {%- if load_relation(scoring_features) is none or load_relation(training_cutoffs) is none -%}
+        {{ return(1.0) }}
+    {%- endif -%}
+    {%- set counts = run_query(
+        "select (select count(*) from " ~ scoring_features ~ ")"
+        ~ " * (select count(*) from " ~ training_cutoffs ~ ")"
+    ) -%}
+    {%- set examples = counts.columns[0].values()[0] or 0 -%}
+    {%- set limit = var('max_training_rows') | int -%}
+    {{ return(1.0 if examples <= limit else limit / examples) }}
+{% endmacro %}
+
+
+{#- True for about `share` of customers, the same ones on every run. -#}
+{% macro customer_in_sample(customer_id, share) %}
+    {{- return(adapter.dispatch('customer_in_sample', 'clv')(customer_id, share)) -}}
+{% endmacro %}
+
+{% macro default__customer_in_sample(customer_id, share) -%}
+    {%- if share >= 1 -%}
+        true
+    {%- else -%}
+        {{ exceptions.raise_compiler_error(
+            "Sampling customers (var max_training_rows) needs a hash function: add "
+            ~ adapter.type() ~ "__customer_in_sample to macros/training_sample.sql."
+        ) }}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro duckdb__customer_in_sample(customer_id, share) -%}
+    {%- if share >= 1 -%}
+        true
+    {%- else -%}
+        hash({{ customer_id }}) % 1000000 < {{ (share * 1000000) | int }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,71 @@
+{#- Customers active in each month since their first purchase month, per cohort. -#}
+with
+
+customer_days as (
+
+    select
+        customer_id,
+        transaction_date,
+        is_purchase_day
+    from {{ ref('int_customer_days_aggregated') }}
+
+),
+
+purchase_months as (
+
+    select distinct
+        customer_id,
+        cast({{ dbt.date_trunc('month', 'transaction_date') }} as date) as purchase_month
+    from customer_days
+    where is_purchase_day
+
+),
+
+cohorts as (
+
+    select
+        customer_id,
+        min(purchase_month) as cohort_month
+    from purchase_months
+    group by customer_id
+
+),
+
+activity as (
+
+    select
+        cohorts.cohort_month,
+        {{ dbt.datediff('cohorts.cohort_month', 'purchase_months.purchase_month', 'month') }}
+            as months_since_first_purchase,
+        count(*) as active_customers
+    from purchase_months
+    inner join cohorts
+        on purchase_months.customer_id = cohorts.customer_id
+    group by cohorts.cohort_month, purchase_months.purchase_month
+
+),
+
+cohort_sizes as (
+
+    select
+        cohort_month,
+        count(*) as cohort_customers
+    from cohorts
+    group by cohort_month
+
+),
+
+final as (
+
+    select
+        activity.cohort_month,
+        activity.months_since_first_purchase,
+        activity.active_customers,
+        cohort_sizes.cohort_customers
+    from activity
+    inner join cohort_sizes
+        on activity.cohort_month = cohort_sizes.cohort_month
+
+)
+
+select * from final

@@ -1,0 +1,38 @@
+with
+
+customer_predictions as (
+
+    select
+        as_of_date,
+        horizon_days,
+        model_version,
+        expected_spend,
+        spend_p10,
+        spend_p50,
+        spend_p90,
+        prob_purchase
+    from {{ ref('customer_predictions') }}
+
+),
+
+final as (
+
+    select
+        as_of_date,
+        horizon_days,
+        model_version,
+        count(*) as customers,
+        sum(expected_spend) as total_expected_spend,
+        avg(expected_spend) as mean_expected_spend,
+        percentile_cont(0.5) within group (order by expected_spend) as median_expected_spend,
+        avg(spend_p10) as mean_spend_p10,
+        avg(spend_p50) as mean_spend_p50,
+        avg(spend_p90) as mean_spend_p90,
+        avg(prob_purchase) as mean_prob_purchase,
+        sum(prob_purchase) as expected_buyers
+    from customer_predictions
+    group by as_of_date, horizon_days, model_version
+
+)
+
+select * from final

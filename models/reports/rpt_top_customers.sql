@@ -1,0 +1,51 @@
+with
+
+customer_predictions as (
+
+    select
+        customer_id,
+        as_of_date,
+        expected_spend,
+        spend_p10,
+        spend_p50,
+        spend_p90,
+        prob_purchase
+    from {{ ref('customer_predictions') }}
+
+),
+
+features as (
+
+    select
+        customer_id,
+        net_spend,
+        purchase_days,
+        recency_days
+    from {{ ref('int_customer_features_as_of_date') }}
+
+),
+
+final as (
+
+    select
+        customer_predictions.customer_id,
+        customer_predictions.as_of_date,
+        customer_predictions.expected_spend,
+        customer_predictions.spend_p10,
+        customer_predictions.spend_p50,
+        customer_predictions.spend_p90,
+        customer_predictions.prob_purchase,
+        features.net_spend as past_net_spend,
+        features.purchase_days as past_purchase_days,
+        features.recency_days,
+        row_number() over (
+            order by customer_predictions.expected_spend desc, customer_predictions.customer_id asc
+        ) as value_rank
+    from customer_predictions
+    inner join features
+        on customer_predictions.customer_id = features.customer_id
+
+)
+
+select * from final
+where value_rank <= {{ var('report_top_customers') }}

@@ -1,0 +1,21 @@
+"""Backtest metrics, one row per model and baseline, or the reason there is no backtest."""
+
+from clv.backtest import metrics_table
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    settings = dbt.config.get("meta")
+    quantiles = tuple(float(level) for level in settings["quantiles"].split(","))
+    [(first, as_of, horizon)] = (
+        dbt.ref("int_customer_features_as_of_date")
+        .aggregate("min(first_transaction_date), max(as_of_date), max(horizon_days)")
+        .fetchall()
+    )
+    reason = (
+        f"The history from {first} to {as_of} ({(as_of - first).days} days) is too short for "
+        f"an out-of-time backtest: it forecasts at as_of_date - {horizon} days and needs "
+        f"{settings['min_training_history_days']} days of history plus a label window of "
+        f"{settings['min_label_window_days']} days before that date."
+    )
+    return metrics_table(dbt.ref("backtest_predictions").df(), quantiles, reason)

@@ -1,0 +1,43 @@
+"""Render the self-contained HTML report from the rpt_ tables into the output folder."""
+
+import datetime as dt
+from pathlib import Path
+
+from clv.report import CHARTS, render_report, write_report
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    settings = dbt.config.get("meta")
+    # dbt reads refs from literal calls, so each table is named here; the renames map
+    # warehouse column names onto the renderer's.
+    deciles = dbt.ref("rpt_backtest_deciles").filter("status = 'ok'")
+    tables = {
+        "rpt_transactions_monthly": dbt.ref("rpt_transactions_monthly").select(
+            "month_start_date as month, transaction_count as transactions,"
+            " customer_count as customers, revenue"
+        ),
+        "rpt_order_value_distribution": dbt.ref("rpt_order_value_distribution"),
+        "rpt_cohorts": dbt.ref("rpt_cohorts"),
+        "rpt_forecast_distribution": dbt.ref("rpt_forecast_distribution"),
+        "rpt_prediction_summary": dbt.ref("rpt_prediction_summary"),
+        "rpt_top_customers": dbt.ref("rpt_top_customers").filter("value_rank <= 20"),
+        "rpt_backtest_deciles": deciles,
+        "rpt_backtest_metrics": dbt.ref("rpt_backtest_metrics"),
+        "rpt_feature_importance": dbt.ref("rpt_feature_importance"),
+        "rpt_data_quality": dbt.ref("rpt_data_quality").select(
+            "category, rejection_reason, row_count as rows"
+        ),
+    }
+    generated_at = dt.datetime.now(dt.UTC)
+    path = write_report(
+        render_report(
+            {name: table.df() for name, table in tables.items()}, generated_at=generated_at
+        ),
+        Path(settings["output_dir"]) / "report.html",
+    )
+    return session.sql(
+        f"select '{path.resolve()}' as report_path,"
+        f" timestamp '{generated_at.replace(tzinfo=None)}' as generated_at,"
+        f" {len(CHARTS)} as charts"
+    )

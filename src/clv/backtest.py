@@ -1,0 +1,155 @@
+"""Out-of-time backtest: train as production does on the history before
+as_of_date - horizon, forecast at that date, and judge against what happened."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from clv.features import btyd_forecasts, fit_btyd_on, naive_forecasts
+from clv.metrics import backtest_metrics
+from clv.registry import registry_rows
+from clv.scoring import ScoringModel, score_frame
+from clv.training import TrainingConfig, quantile_column, train_boosters
+
+MODELS = ("lightgbm", "btyd", "naive")
+STATUS_OK = "ok"
+STATUS_SHORT_HISTORY = "insufficient_history"
+
+
+def prediction_columns(quantiles: tuple[float, ...]) -> list[str]:
+    return [
+        "model",
+        "customer_id",
+        "backtest_as_of_date",
+        "horizon_days",
+        "expected_spend",
+        *[quantile_column(level) for level in quantiles],
+        "prob_purchase",
+        "actual_spend",
+        "has_purchase",
+    ]
+
+
+def backtest_predictions(
+    examples: pd.DataFrame, config: TrainingConfig, scored_at: dt.datetime
+) -> pd.DataFrame:
+    """One row per model and holdout customer: the forecasts at the backtest date and the actual.
+
+    examples holds the `backtest` training examples and the `backtest_holdout` rows of
+    int_training_examples_labelled. Empty when the history is too short for either.
+    """
+    train = examples[examples["purpose"] == "backtest"]
+    holdout = examples[examples["purpose"] == "backtest_holdout"].reset_index(drop=True)
+    columns = prediction_columns(config.quantiles)
+    if train.empty or holdout.empty:
+        return pd.DataFrame(columns=columns)
+
+    backtest_date = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
+    horizon = int(holdout["horizon_days"].iloc[0])
+    result = train_boosters(train, config)
+    model = ScoringModel.from_registry(
+        registry_rows(result, "backtest", scored_at, backtest_date, horizon)
+    )
+    features = holdout.assign(as_of_date=holdout["cutoff_date"])
+    btyd = fit_btyd_on(features, seed=config.seed)
+    window = np.full(len(features), float(horizon))
+    lightgbm = score_frame(model, btyd, features, scored_at)
+    baselines = {
+        "btyd": btyd_forecasts(btyd, features, window),
+        "naive": naive_forecasts(features, window),
+    }
+
+    common = {
+        "customer_id": features["customer_id"].astype(str).to_numpy(),
+        "backtest_as_of_date": backtest_date,
+        "horizon_days": horizon,
+        "actual_spend": features["label_net_spend"].to_numpy(dtype=float),
+        "has_purchase": features["label_has_purchase"].to_numpy(dtype=bool),
+    }
+    parts = [
+        pd.DataFrame(
+            {
+                "model": "lightgbm",
+                **common,
+                "expected_spend": lightgbm["expected_spend"].to_numpy(),
+                **{column: lightgbm[column].to_numpy() for column in model.quantile_columns},
+                "prob_purchase": lightgbm["prob_purchase"].to_numpy(),
+            }
+        )
+    ]
+    for name, base in baselines.items():
+        point = base["btyd_expected_spend"].to_numpy()
+        # A point forecast has no spread: it stands in for every quantile, so its
+        # pinball loss and hit rates can be set beside the model's.
+        parts.append(
+            pd.DataFrame(
+                {
+                    "model": name,
+                    **common,
+                    "expected_spend": point,
+                    **{column: point for column in model.quantile_columns},
+                    "prob_purchase": base["btyd_prob_purchase"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+
+
+def metrics_table(
+    predictions: pd.DataFrame, quantiles: tuple[float, ...], short_history_reason: str
+) -> pd.DataFrame:
+    """One row per model: status, the backtest's date and horizon, and every metric.
+
+    The columns are the same with or without a backtest, so reports can rely on them.
+    """
+    level_columns = {level: quantile_column(level) for level in quantiles}
+    metric_names = list(
+        backtest_metrics(
+            actual=np.array([0.0, 1.0]),
+            expected=np.array([0.0, 1.0]),
+            quantiles={level: np.array([0.0, 1.0]) for level in quantiles},
+            prob_purchase=np.array([0.0, 1.0]),
+        )
+    )
+    columns = ["model", "status", "status_reason", "backtest_as_of_date", "horizon_days"]
+    rows = []
+    for name in MODELS:
+        part = predictions[predictions["model"] == name]
+        if part.empty:
+            rows.append(
+                {
+                    "model": name,
+                    "status": STATUS_SHORT_HISTORY,
+                    "status_reason": short_history_reason,
+                }
+            )
+            continue
+        has_quantiles = part[list(level_columns.values())].notna().all().all()
+        metrics = backtest_metrics(
+            actual=part["actual_spend"].to_numpy(dtype=float),
+            expected=part["expected_spend"].to_numpy(dtype=float),
+            quantiles=(
+                {
+                    level: part[column].to_numpy(dtype=float)
+                    for level, column in level_columns.items()
+                }
+                if has_quantiles
+                else None
+            ),
+            prob_purchase=part["prob_purchase"].to_numpy(dtype=float),
+            purchased=part["has_purchase"].to_numpy(dtype=bool),
+        )
+        rows.append(
+            {
+                "model": name,
+                "status": STATUS_OK,
+                "status_reason": None,
+                "backtest_as_of_date": part["backtest_as_of_date"].iloc[0],
+                "horizon_days": int(part["horizon_days"].iloc[0]),
+                **metrics,
+            }
+        )
+    return pd.DataFrame(rows).reindex(columns=[*columns, *metric_names])

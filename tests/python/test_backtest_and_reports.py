@@ -1,0 +1,101 @@
+"""The backtest and report tables on the bundled sample, and on a history too short to backtest."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from conftest import PROJECT_DIR, dbt_runner
+
+from clv.generate import generate_transactions, write_transactions
+
+SAMPLE = PROJECT_DIR / "sample_data" / "transactions.csv"
+
+
+@pytest.fixture(scope="module")
+def sample_build(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sample")
+    result = dbt_runner(folder)(
+        "build",
+        variables={"transactions_path": str(SAMPLE), "output_dir": str(folder / "output")},
+    )
+    assert result.returncode == 0, result.output
+    return result, folder
+
+
+def metrics(result) -> dict[str, dict]:
+    rows = result.query("select * from rpt_backtest_metrics")
+    names = [column[0] for column in result.query("describe rpt_backtest_metrics")]
+    return {row[0]: dict(zip(names, row, strict=True)) for row in rows}
+
+
+def test_backtest_beats_the_naive_baseline_on_the_sample(sample_build) -> None:
+    result, _ = sample_build
+    by_model = metrics(result)
+    assert set(by_model) == {"lightgbm", "btyd", "naive"}
+    assert all(row["status"] == "ok" for row in by_model["lightgbm"] and by_model.values())
+    model, naive = by_model["lightgbm"], by_model["naive"]
+    assert model["mae_expected_spend"] < naive["mae_expected_spend"]
+    for level in ("p10", "p50", "p90"):
+        assert model[f"pinball_loss_{level}"] < naive[f"pinball_loss_{level}"], level
+    assert 0 < model["normalized_gini"] <= 1
+    assert 0.5 < model["auc_prob_purchase"] <= 1
+
+    deciles = result.query(
+        "select decile, customers, mean_forecast from rpt_backtest_deciles"
+        " where model = 'lightgbm' order by decile"
+    )
+    assert [decile for decile, _, _ in deciles] == list(range(1, 11))
+    forecasts = [mean for _, _, mean in deciles]
+    assert forecasts == sorted(forecasts, reverse=True)
+
+
+def test_report_tables_are_filled_and_consistent(sample_build) -> None:
+    result, _ = sample_build
+    [(customers, total)] = result.query(
+        "select count(*), sum(expected_spend) from customer_predictions"
+    )
+    assert result.query("select customers from rpt_prediction_summary") == [(customers,)]
+    [(tier_customers, share)] = result.query(
+        "select sum(customers), sum(share_of_total) from rpt_value_tiers"
+    )
+    assert tier_customers == customers and share == pytest.approx(1.0)
+    [(raw,)] = result.query("select row_count from rpt_data_quality where category = 'raw'")
+    [(valid_and_rejected,)] = result.query(
+        "select sum(row_count) from rpt_data_quality where category != 'raw'"
+    )
+    assert raw == valid_and_rejected > 0
+    [(features, targets)] = result.query(
+        "select count(distinct feature), count(distinct target) from rpt_feature_importance"
+    )
+    assert features > 10 and targets == 5
+    assert result.query("select count(*) from rpt_top_customers")[0][0] == 100
+    assert result.query("select count(*) from rpt_new_customers")[0][0] > 0
+    assert result.query("select count(*) from rpt_cohorts")[0][0] > 12
+
+
+def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> None:
+    end = dt.date(2025, 12, 31)
+    path = tmp_path / "short.csv"
+    write_transactions(
+        generate_transactions(customers=300, seed=5, end_date=end, history_days=100).transactions,
+        path,
+    )
+    result = dbt_runner(tmp_path)(
+        "build",
+        variables={
+            "transactions_path": str(path),
+            "horizon_days": 90,
+            "output_dir": str(tmp_path / "output"),
+        },
+    )
+    assert result.returncode == 0, result.output
+    statuses = result.query("select distinct status, status_reason from rpt_backtest_metrics")
+    assert len(statuses) == 1
+    status, reason = statuses[0]
+    assert status == "insufficient_history"
+    assert "too short for an out-of-time backtest" in reason
+    assert result.query("select count(*) from customer_predictions")[0][0] > 0
+    assert result.query("select distinct status from rpt_backtest_deciles") == [
+        ("insufficient_history",)
+    ]

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DBT := $(BIN)/dbt
 DBT_FLAGS := --profiles-dir . --project-dir .
 
-.PHONY: install run test lint test-python test-dbt bench clean
+.PHONY: install run test lint test-python test-dbt bench docs clean
 
 install: $(VENV)/.installed
 
@@ -16,10 +16,16 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
+# The whole batch job on the bundled sample, through the same CLI a scheduler uses.
 run: install
-	$(DBT) build $(DBT_FLAGS)
-	@echo
-	@echo "Warehouse: $${CLV_DUCKDB_PATH:-data/warehouse.duckdb} (open with duckdb; tables int_customer_features_as_of_date, rejected_transactions, ...)"
+	$(BIN)/clv run --input sample_data/transactions.csv --output data/output
+	@echo "Warehouse: $${CLV_DUCKDB_PATH:-data/warehouse.duckdb}; report: data/output/report.html"
+
+# The static docs site (lineage and column docs) in target/static_index.html.
+docs: install
+	CLV_DUCKDB_PATH=data/docs.duckdb $(DBT) build $(DBT_FLAGS) --quiet
+	CLV_DUCKDB_PATH=data/docs.duckdb $(DBT) docs generate $(DBT_FLAGS) --static
+	@echo "Docs site: target/static_index.html (one file; open it in a browser)"
 
 # The whole suite: lint, pytest (which also drives dbt end to end), then dbt's
 # own data and unit tests on the bundled sample in a throwaway database.

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from clv import generate
+from clv import generate, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,13 +22,28 @@ def build_parser() -> argparse.ArgumentParser:
             description=generate.__doc__,
         )
     )
+    run.add_arguments(
+        subcommands.add_parser(
+            "run",
+            help="run the whole batch job on a transactions file (dbt build + outputs)",
+            description=run.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"generate": generate.run}
-    return handlers[args.command](args)
+    handlers = {"generate": generate.run, "run": run.run}
+    try:
+        return handlers[args.command](args)
+    except Exception as error:  # noqa: BLE001 - the last line of defence for a CLI
+        if os.environ.get("CLV_DEBUG"):
+            raise
+        print(f"clv {args.command}: {type(error).__name__}: {error}", file=sys.stderr)
+        print("(set CLV_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import pyarrow as pa
 
 from clv.btyd import BtydModel
 from clv.features import btyd_forecasts, model_matrix, require_columns
-from clv.training import seasonal_level
 
 KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
 MIN_BASE_SPEND = 0.01
@@ -31,7 +30,6 @@ class ScoringModel:
     expected_spend: lgb.Booster
     prob_purchase: lgb.Booster
     quantiles: list[tuple[str, lgb.Booster, float]]  # column, booster, calibration scale
-    cutoff_levels: dict[str, float]  # training cutoff -> actual over BTYD spend
 
     @classmethod
     def from_registry(
@@ -77,7 +75,6 @@ class ScoringModel:
                 (row.target, boosters[row.target][0], float(row.calibration_scale))
                 for row in quantile_rows
             ],
-            cutoff_levels=json.loads(rows["cutoff_levels"].iloc[0]),
         )
 
     @property
@@ -110,18 +107,10 @@ def score_frame(
     matrix = model_matrix(features, base, window_days)[model.feature_names]
 
     as_of_dates = pd.to_datetime(features["as_of_date"]).dt.date.to_numpy()
-    days, positions = np.unique(as_of_dates, return_inverse=True)
-    level = np.array([seasonal_level(model.cutoff_levels, day) for day in days])[positions]
-    base_spend = np.maximum(base["btyd_expected_spend"].to_numpy(), MIN_BASE_SPEND) * level
+    base_spend = np.maximum(base["btyd_expected_spend"].to_numpy(), MIN_BASE_SPEND)
     correction = model.expected_spend.predict(matrix, raw_score=True)
-    quantiles = (
-        np.column_stack(
-            [
-                np.maximum(booster.predict(matrix), 0.0) * scale
-                for _, booster, scale in model.quantiles
-            ]
-        )
-        * level[:, None]
+    quantiles = np.column_stack(
+        [np.maximum(booster.predict(matrix), 0.0) * scale for _, booster, scale in model.quantiles]
     )
     # Independently trained quantile boosters can cross; sorting each row restores order
     # without changing the set of values.

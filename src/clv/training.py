@@ -7,19 +7,19 @@ The design, and why (measured out of time on a single-cohort retailer):
   feature it added little.
 - Each cutoff's overall level (actual over BTYD for that window) is divided out of its
   labels, so the boosters learn which customers BTYD gets wrong, not how hot a calendar
-  window was; the window length is a feature. When scoring, the only level put back is
-  the seasonal one: the level of the same calendar window a year earlier, when the
-  history has it (see seasonal_level). The most recent window's level is never used as
-  a global factor: it did not transfer to the next window.
+  window was; the window length is a feature. No level is put back when scoring: a
+  validation window's level did not transfer to the next window, and last year's
+  level for the same season, tried here on generated data, overshot (the level of an
+  early cutoff also reflects how young the customer base was then).
 - Quantile boosters (quantile objective) and a purchase-probability booster (binary)
   read the same features, the BTYD forecast among them.
-- Early stopping and quantile recalibration use the most recent cutoff, a later window
-  than every training cutoff: never a random split.
+- Early stopping and quantile recalibration use the most recent cutoff whose window is
+  as long as the horizon, later than every training window: never a random split
+  (see time_split).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from dataclasses import dataclass, field
 
@@ -39,9 +39,6 @@ EXAMPLE_COLUMNS = ("cutoff_date", "cutoff_rank", "label_window_days", "label_net
 # A floor for the BTYD forecast under the log link: a customer BTYD thinks is gone still
 # gets a finite base the booster can correct.
 MIN_BASE_SPEND = 0.01
-# A training cutoff this close to a year before the scoring date stands for the same
-# season; farther off, no seasonal level is applied.
-SEASON_TOLERANCE_DAYS = 20
 # Scales tried when recalibrating a quantile on the validation window.
 CALIBRATION_SCALES = np.geomspace(0.2, 5.0, 281)
 
@@ -94,27 +91,9 @@ class PreparedExamples:
     label: np.ndarray  # net spend in the window, floored at 0, level divided out
     has_purchase: np.ndarray
     base_spend: np.ndarray  # BTYD forecast over the window
+    is_training: np.ndarray
     is_validation: np.ndarray
     cutoff_levels: dict[str, float]
-
-
-def seasonal_level(cutoff_levels: dict[str, float], as_of_date: dt.date) -> float:
-    """The level (actual over BTYD spend) of the window that started a year before as_of_date.
-
-    BTYD has no seasons, so a forecast into a busy season falls short by about what the
-    same season fell short by last year. With no cutoff near a year back (short history),
-    1.0: no seasonal adjustment rather than a guess.
-    """
-    year_before = as_of_date - dt.timedelta(days=365)
-    nearest = min(
-        cutoff_levels.items(),
-        key=lambda item: abs((dt.date.fromisoformat(item[0]) - year_before).days),
-        default=None,
-    )
-    if nearest is None:
-        return 1.0
-    gap = abs((dt.date.fromisoformat(nearest[0]) - year_before).days)
-    return nearest[1] if gap <= SEASON_TOLERANCE_DAYS else 1.0
 
 
 def quantile_column(level: float) -> str:
@@ -149,10 +128,7 @@ def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
         levels[str(pd.Timestamp(cutoff).date())] = level
         normalised[rows] = label[rows] / level
     btyd = pd.concat(btyd_parts).sort_index()
-    ranks = examples["cutoff_rank"].to_numpy()
-    is_validation = (
-        (ranks == ranks.min()) if np.unique(ranks).size > 1 else np.zeros(len(ranks), bool)
-    )
+    is_training, is_validation = time_split(examples)
     return PreparedExamples(
         matrix=model_matrix(examples, btyd, window_days),
         label=normalised,
@@ -162,9 +138,36 @@ def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
             else label > 0
         ),
         base_spend=np.maximum(btyd["btyd_expected_spend"].to_numpy(dtype=float), MIN_BASE_SPEND),
+        is_training=is_training,
         is_validation=is_validation,
         cutoff_levels=levels,
     )
+
+
+def time_split(examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows), split by time, never at random.
+
+    Validation is the most recent cutoff whose label window spans the whole horizon,
+    so that early stopping and quantile recalibration see windows as long as the
+    forecast's; training is every cutoff whose label window ended by then, so no
+    training label overlaps the validation window. A history too short for that
+    (e.g. 9 months of data, 9-month horizon) holds out the most recent cutoff and
+    trains on the others.
+    """
+    require_columns(examples, ("cutoff_date", "label_window_days", "horizon_days"), "the examples")
+    cutoffs = pd.to_datetime(examples["cutoff_date"]).to_numpy()
+    window = examples["label_window_days"].to_numpy()
+    window_ends = cutoffs + window.astype("timedelta64[D]")
+    full_length = window >= examples["horizon_days"].to_numpy()
+    if full_length.any():
+        validation_cutoff = cutoffs[full_length].max()
+        ended_before = window_ends <= validation_cutoff
+        if np.unique(cutoffs[ended_before]).size >= 2:
+            return ended_before, cutoffs == validation_cutoff
+    latest = cutoffs == cutoffs.max()
+    if np.unique(cutoffs).size > 1:
+        return ~latest, latest
+    return np.ones(len(cutoffs), bool), np.zeros(len(cutoffs), bool)
 
 
 def _sample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
@@ -238,7 +241,7 @@ def calibration_scale(actual: np.ndarray, predicted: np.ndarray, level: float) -
 def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
     """Train the expected-spend, quantile and purchase-probability boosters."""
     prepared = prepare_examples(examples, seed=config.seed)
-    train_rows = _sample(~prepared.is_validation, config.max_training_rows, config.seed)
+    train_rows = _sample(prepared.is_training, config.max_training_rows, config.seed)
     valid_rows = np.flatnonzero(prepared.is_validation)
     has_validation = valid_rows.size > 0
     features = list(MODEL_FEATURES)

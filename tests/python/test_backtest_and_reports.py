@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import PROJECT_DIR, dbt_runner
 
 from clv.generate import generate_transactions, write_transactions
+from clv.report import CHARTS
 
 SAMPLE = PROJECT_DIR / "sample_data" / "transactions.csv"
 
@@ -99,3 +103,58 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
     assert result.query("select distinct status from rpt_backtest_deciles") == [
         ("insufficient_history",)
     ]
+
+
+def chromium_dom(url: str, profile: Path) -> str:
+    """The page's DOM after its scripts ran, as Debian's headless Chromium sees it."""
+    binary = shutil.which("chromium")
+    if binary is None:
+        pytest.fail("chromium is not on PATH: apt-get install chromium", pytrace=False)
+    completed = subprocess.run(
+        [
+            binary,
+            *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+            *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+            f"--user-data-dir={profile}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return completed.stdout
+
+
+def test_html_report_renders_every_chart_in_chromium(sample_build, tmp_path) -> None:
+    _, folder = sample_build
+    report = folder / "output" / "report.html"
+    dom = chromium_dom(report.as_uri(), tmp_path / "profile")
+    for chart in CHARTS:
+        assert f'id="chart-{chart}"' in dom, chart
+    assert "No data" not in dom
+    assert "No backtest" not in dom
+
+
+def test_docs_site_shows_the_lineage_to_customer_predictions(sample_build, tmp_path) -> None:
+    _, folder = sample_build
+    result = dbt_runner(folder)(
+        "docs",
+        "generate",
+        "--static",
+        variables={"transactions_path": str(SAMPLE), "output_dir": str(folder / "output")},
+    )
+    assert result.returncode == 0, result.output
+    site = folder / "target" / "static_index.html"
+    dom = chromium_dom(site.as_uri(), tmp_path / "profile")
+    for node in (
+        "customer_predictions",
+        "model_registry",
+        "int_customer_features_as_of_date",
+        "stg_transactions__transactions",
+        "raw_transactions",
+        "redis_live_app",
+    ):
+        assert node in dom, node

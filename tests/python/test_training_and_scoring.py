@@ -17,7 +17,7 @@ from clv.training import (
     calibration_scale,
     prepare_examples,
     quantile_column,
-    seasonal_level,
+    time_split,
     train_boosters,
 )
 
@@ -54,6 +54,7 @@ def training_examples(customers: int = 400, cutoffs: int = 3, seed: int = 0) -> 
         frame["cutoff_date"] = pd.Timestamp(AS_OF) - pd.Timedelta(days=30 * rank)
         frame["cutoff_rank"] = rank
         frame["label_window_days"] = min(30 * rank, 90)
+        frame["horizon_days"] = 90
         active = rng.random(customers) < 1 / (1 + frame["recency_days"] / 60)
         frame["label_net_spend"] = np.where(active, frame["order_value_mean"] * 1.5, 0.0)
         frame["label_has_purchase"] = active
@@ -74,6 +75,18 @@ def scoring_features(customers: int = 250) -> pd.DataFrame:
     frame["as_of_date"] = AS_OF
     frame["horizon_days"] = 90
     return frame
+
+
+def test_time_split_validates_on_the_latest_full_window_after_all_training_windows() -> None:
+    examples = training_examples(customers=5, cutoffs=8)  # cutoffs 30..240 days back
+    is_training, is_validation = time_split(examples)
+    days_back = (pd.Timestamp(AS_OF) - pd.to_datetime(examples["cutoff_date"])).dt.days
+    assert set(days_back[is_validation]) == {90}  # the latest 90-day window
+    assert set(days_back[is_training]) == {180, 210, 240}  # windows ended by then
+    short = training_examples(customers=5, cutoffs=2)  # no full window: hold out the latest
+    is_training, is_validation = time_split(short)
+    assert set(short["cutoff_rank"][is_validation]) == {1}
+    assert set(short["cutoff_rank"][is_training]) == {2}
 
 
 def test_quantile_columns_follow_the_levels() -> None:
@@ -170,13 +183,6 @@ def test_base_falls_back_to_rate_extrapolation_without_repeat_buyers() -> None:
     base = btyd_forecasts(None, features, np.full(50, 90.0))
     expected = features["net_spend"] / features["tenure_days"].clip(lower=1) * 90
     np.testing.assert_allclose(base["btyd_expected_spend"], expected)
-
-
-def test_seasonal_level_is_last_years_window_or_none() -> None:
-    levels = {"2024-10-07": 1.4, "2025-06-04": 0.8, "2025-09-02": 0.7}
-    assert seasonal_level(levels, dt.date(2025, 10, 2)) == 1.4  # 360 days before
-    assert seasonal_level(levels, dt.date(2025, 6, 1)) == 1.0  # nothing near 2024-06-01
-    assert seasonal_level({}, dt.date(2025, 6, 1)) == 1.0
 
 
 def test_calibration_scale_makes_a_quantile_honest() -> None:

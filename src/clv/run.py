@@ -1,0 +1,293 @@
+"""Run the whole batch job on a transactions file: build, export, optionally publish.
+
+`clv run --input FILE --output DIR` validates the file, builds features, trains (unless
+--score-only), scores and tests with dbt, then writes DIR: predictions as Parquet and
+CSV, every rpt_ table as Parquet, the HTML report, the booster files and run.json. DIR
+is assembled beside it and swapped in at the end, so a failed run never leaves a folder
+that looks complete. With --publish-redis, the forecasts then go to Redis for the live
+app; if Redis fails, DIR and the warehouse are already complete and the previously
+published version keeps being served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import glob
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+DEFAULT_DATABASE = PROJECT_DIR / "data" / "warehouse.duckdb"
+PUBLISH_BATCH_ROWS = 50_000
+
+
+class RunError(RuntimeError):
+    """A failure already phrased for the user: one line, no traceback."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input", required=True, help="transactions file: CSV or Parquet, or a glob of them"
+    )
+    parser.add_argument(
+        "--output", required=True, help="folder for predictions, reports, boosters and run.json"
+    )
+    parser.add_argument(
+        "--as-of", metavar="DATE", help="forecast date YYYY-MM-DD (default: last transaction date)"
+    )
+    parser.add_argument(
+        "--horizon-days",
+        type=int,
+        metavar="N",
+        help="days forecast after the as-of date (default 90)",
+    )
+    parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="score with the latest registered model instead of training a new one",
+    )
+    parser.add_argument(
+        "--publish-redis",
+        nargs="?",
+        const=os.environ.get("REDIS_URL", ""),
+        metavar="URL",
+        help="publish the forecasts to Redis (redis:// or rediss://); without URL, $REDIS_URL",
+    )
+    parser.add_argument("--redis-prefix", default="clv", help="key prefix in Redis (default: clv)")
+    parser.add_argument(
+        "--vars",
+        default="{}",
+        metavar="YAML",
+        help="more dbt vars, e.g. '{amount_column: total}' (see README)",
+    )
+
+
+@dataclass
+class Progress:
+    """Prints one line per finished model, test or seed as dbt reports it."""
+
+    finished: list[dict] = field(default_factory=list)
+
+    def __call__(self, event) -> None:
+        if event.info.name != "NodeFinished":
+            return
+        node = event.data.node_info
+        status = node.node_status
+        seconds = (
+            (
+                dt.datetime.fromisoformat(node.node_finished_at)
+                - dt.datetime.fromisoformat(node.node_started_at)
+            ).total_seconds()
+            if node.node_started_at and node.node_finished_at
+            else 0.0
+        )
+        self.finished.append({"node": node.unique_id, "status": status, "seconds": seconds})
+        if node.resource_type == "model" or status in ("error", "fail", "warn"):
+            print(f"  {status:<8} {node.node_name:<45} {seconds:6.1f} s", flush=True)
+
+
+def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
+    import yaml
+
+    variables = yaml.safe_load(args.vars) or {}
+    if not isinstance(variables, dict):
+        raise RunError(
+            f"--vars must be a mapping such as '{{amount_column: total}}', got {args.vars!r}"
+        )
+    variables.update(
+        {"transactions_path": str(Path(args.input).resolve()), "output_dir": str(output_dir)}
+    )
+    if args.as_of:
+        try:
+            dt.date.fromisoformat(args.as_of)
+        except ValueError as error:
+            raise RunError(f"--as-of must be a date like 2026-06-30, got {args.as_of!r}") from error
+        variables["as_of_date"] = args.as_of
+    if args.horizon_days is not None:
+        if args.horizon_days < 1:
+            raise RunError(f"--horizon-days must be at least 1, got {args.horizon_days}")
+        variables["horizon_days"] = args.horizon_days
+    return variables
+
+
+HEADER_LINES = ("Compilation Error", "Runtime Error", "Database Error", ">", "compiled code at")
+
+
+def first_useful_line(message: str) -> str:
+    """The line of a dbt error that says what is wrong, without dbt's headers and context."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if any(line.startswith("Traceback") for line in lines):
+        return lines[-1]  # a Python model's traceback ends with what went wrong
+    useful = [line for line in lines if not line.startswith(HEADER_LINES)]
+    return useful[0] if useful else (lines[0] if lines else "")
+
+
+def failure_reason(result) -> str:
+    """One line naming what failed: the model or test and the first line of its error."""
+    if result.exception is not None:
+        return first_useful_line(str(result.exception)) or "dbt could not start the build"
+    for node in getattr(result.result, "results", []) or []:
+        if str(node.status) in ("error", "fail", "runtime error"):
+            detail = first_useful_line(node.message or "") or str(node.status)
+            return f"{node.node.resource_type} {node.node.name} failed: {detail}"
+    return "dbt build failed (see the log above)"
+
+
+def run_dbt(args: argparse.Namespace, staging: Path, progress: Progress) -> None:
+    from dbt.cli.main import dbtRunner
+
+    command = [
+        "build",
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--vars",
+        json.dumps(dbt_vars(args, staging)),
+        "--quiet",
+    ]
+    if args.score_only:
+        command += ["--selector", "score"]
+    result = dbtRunner(callbacks=[progress]).invoke(command)
+    if not result.success:
+        raise RunError(failure_reason(result))
+
+
+def export_outputs(
+    database: Path, staging: Path, variables: dict, progress: Progress, started: float
+) -> dict:
+    import duckdb
+    import pandas as pd
+
+    from clv.registry import write_booster_files
+
+    # dbt-duckdb keeps its connection open in this process; DuckDB shares the database
+    # only with connections of the same configuration, so not read_only here.
+    with duckdb.connect(str(database)) as connection:
+        [(as_of_date, model_version, customers)] = connection.execute(
+            "select max(as_of_date), max(model_version), count(*) from customer_predictions"
+        ).fetchall()
+        connection.execute(
+            f"copy customer_predictions to '{staging / 'predictions.parquet'}' (format parquet)"
+        )
+        connection.execute(f"copy customer_predictions to '{staging / 'predictions.csv'}' (header)")
+        (staging / "reports").mkdir(exist_ok=True)
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "select table_name from information_schema.tables"
+                " where table_schema = 'main' order by table_name"
+            ).fetchall()
+        ]
+        for name in tables:
+            if name.startswith("rpt_"):
+                connection.execute(
+                    f"copy {name} to '{staging / 'reports' / name}.parquet' (format parquet)"
+                )
+        row_counts = {
+            name: connection.execute(f'select count(*) from "{name}"').fetchall()[0][0]
+            for name in tables
+        }
+        registry = connection.execute(
+            "select * from model_registry where model_version = ?", [model_version]
+        ).df()
+    write_booster_files(pd.DataFrame(registry), staging)
+    summary = {
+        "status": "complete",
+        "started_at": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
+        "seconds": round(time.time() - started, 1),
+        "as_of_date": str(as_of_date),
+        "model_version": model_version,
+        "customers": customers,
+        "vars": variables,
+        "versions": {
+            package: metadata.version(package)
+            for package in ("clv", "dbt-core", "dbt-duckdb", "duckdb", "lightgbm", "pandas")
+        },
+        "row_counts": row_counts,
+        "timings": progress.finished,
+    }
+    # Written last: its presence is what says the folder is complete.
+    (staging / "run.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def swap_into_place(staging: Path, output: Path) -> None:
+    """Replace output by staging with two renames; the old folder is removed afterwards."""
+    previous = output.with_name(f".{output.name}.previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if output.exists():
+        output.rename(previous)
+    staging.rename(output)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
+    import duckdb
+
+    from clv.redis_publish import RedisPublishError, connect, publish_predictions
+
+    if not url:
+        raise RunError("--publish-redis needs a URL or the environment variable REDIS_URL")
+    version = f"{summary['as_of_date']}_{summary['model_version']}"
+    try:
+        client = connect(url)
+        with duckdb.connect(str(database)) as connection:
+            batches = connection.sql("select * from customer_predictions").fetch_record_batch(
+                PUBLISH_BATCH_ROWS
+            )
+            result = publish_predictions(
+                client,
+                batches,
+                version,
+                prefix=prefix,
+                metadata={
+                    "as_of_date": summary["as_of_date"],
+                    "model_version": summary["model_version"],
+                },
+            )
+    except RedisPublishError as error:
+        raise RunError(f"publishing to Redis failed: {error}") from error
+    print(
+        f"published {result.customers:,} forecasts to Redis as version {result.version}"
+        f" in {result.seconds:.1f} s (previous: {result.previous_version or 'none'})"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    started = time.time()
+    output = Path(args.output).resolve()
+    staging = output.with_name(f".{output.name}.partial")
+    database = Path(os.environ.get("CLV_DUCKDB_PATH", DEFAULT_DATABASE)).resolve()
+    os.environ["CLV_DUCKDB_PATH"] = str(database)
+    try:
+        if not glob.glob(args.input):
+            raise RunError(f"input file not found: {args.input}")
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        mode = "scoring with the latest registered model" if args.score_only else "full build"
+        print(f"clv run: {mode} of {args.input} into {output}", flush=True)
+        progress = Progress()
+        run_dbt(args, staging, progress)
+        summary = export_outputs(database, staging, dbt_vars(args, output), progress, started)
+        swap_into_place(staging, output)
+        print(
+            f"done: {summary['customers']:,} customers forecast at {summary['as_of_date']}"
+            f" with model {summary['model_version']}; results in {output}"
+        )
+        if args.publish_redis is not None:
+            publish(args.publish_redis, args.redis_prefix, database, summary)
+    except RunError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        print(f"clv run failed: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,129 @@
+"""`clv run` end to end: output folder, Redis publishing with a real server, clear failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import redis
+from test_redis_publish import RedisServer, start_redis  # noqa: F401 - fixture
+
+from clv.generate import generate_transactions, write_transactions
+from clv.redis_publish import read_forecast
+
+CLV = Path(sys.executable).parent / "clv"
+END_DATE = dt.date(2025, 12, 31)
+
+
+def clv(*args: str, database: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
+    return subprocess.run([str(CLV), *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def transactions(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "transactions.csv"
+    generated = generate_transactions(customers=500, seed=21, end_date=END_DATE)
+    write_transactions(generated.transactions, path)
+    return path
+
+
+def customer_keys(client: redis.Redis, version: str) -> int:
+    return sum(1 for _ in client.scan_iter(match=f"clv:{version}:customer:*", count=1000))
+
+
+def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
+    transactions: Path,
+    tmp_path: Path,
+    start_redis,  # noqa: F811 - the fixture imported above
+) -> None:
+    server: RedisServer = start_redis()
+    database, output = tmp_path / "warehouse.duckdb", tmp_path / "out"
+    first = clv(
+        "run", "--input", str(transactions), "--output", str(output),
+        "--publish-redis", server.url, database=database,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "customer_predictions" in first.stdout  # progress per model
+
+    summary = json.loads((output / "run.json").read_text())
+    assert summary["status"] == "complete"
+    for name in ("predictions.parquet", "predictions.csv", "report.html"):
+        assert (output / name).stat().st_size > 0, name
+    assert (output / "reports" / "rpt_backtest_metrics.parquet").exists()
+    boosters = output / "models" / summary["model_version"]
+    assert (boosters / "expected_spend.txt").exists()
+    assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    version = client.get("clv:current")
+    assert version == f"{summary['as_of_date']}_{summary['model_version']}"
+    assert customer_keys(client, version) == summary["customers"]
+    some_customer = client.hget(
+        next(client.scan_iter(match=f"clv:{version}:customer:*")), "customer_id"
+    )
+    forecast = read_forecast(client, some_customer)
+    assert forecast["model_version"] == summary["model_version"]
+    assert float(forecast["spend_p10"]) <= float(forecast["spend_p90"])
+
+    # A scheduled scoring run a week later: no training, a new as-of date, a new
+    # published version that replaces the first one in one switch.
+    week_later = (END_DATE - dt.timedelta(days=7)).isoformat()
+    scored = clv(
+        "run", "--input", str(transactions), "--output", str(output), "--score-only",
+        "--as-of", week_later, "--publish-redis", server.url, database=database,
+    )  # fmt: skip
+    assert scored.returncode == 0, scored.stdout + scored.stderr
+    assert not re.search(r"\smodel_registry\s", scored.stdout)  # no training
+    new_version = client.get("clv:current")
+    assert new_version == f"{week_later}_{summary['model_version']}"
+    rescored = json.loads((output / "run.json").read_text())
+    assert rescored["model_version"] == summary["model_version"]
+    assert customer_keys(client, new_version) == rescored["customers"]
+    old_key = next(client.scan_iter(match=f"clv:{version}:customer:*"))
+    assert client.ttl(old_key) > 0  # the previous version expires after the grace period
+
+
+def test_redis_down_fails_clearly_and_keeps_the_results(
+    transactions: Path,
+    tmp_path: Path,
+    start_redis,  # noqa: F811 - the fixture imported above
+) -> None:
+    server: RedisServer = start_redis()
+    url = server.url
+    server.stop()  # nothing listens there any more
+    output = tmp_path / "out"
+    result = clv(
+        "run", "--input", str(transactions), "--output", str(output), "--publish-redis", url,
+        database=tmp_path / "warehouse.duckdb",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "clv run failed: publishing to Redis failed:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads((output / "run.json").read_text())["status"] == "complete"
+
+
+def test_bad_input_fails_with_one_line_and_no_folder(transactions: Path, tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    missing = clv("run", "--input", str(tmp_path / "nope.csv"), "--output", str(output),
+                  database=tmp_path / "w.duckdb")  # fmt: skip
+    assert missing.returncode == 1
+    assert (
+        missing.stderr.strip() == f"clv run failed: input file not found: {tmp_path / 'nope.csv'}"
+    )
+
+    wrong_column = clv(
+        "run", "--input", str(transactions), "--output", str(output),
+        "--vars", "{amount_column: price}", database=tmp_path / "w.duckdb",
+    )  # fmt: skip
+    assert wrong_column.returncode == 1
+    assert "Required column 'price' (var amount_column) is missing" in wrong_column.stderr
+    assert "Traceback" not in wrong_column.stderr
+    assert not output.exists()
+    assert not list(tmp_path.glob(".out.*"))

@@ -14,7 +14,6 @@ def model(dbt, session):
     config = TrainingConfig(
         quantiles=tuple(float(level) for level in settings["quantiles"].split(",")),
         num_threads=int(settings["num_threads"]) or os.cpu_count() or 1,
-        max_training_rows=int(settings["max_training_rows"]),
     )
     # Already a sample of whole customers when large (int_training_examples_labelled).
     examples = dbt.ref("int_training_examples_labelled").filter("purpose = 'production'")

@@ -48,7 +48,6 @@ class TrainingConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
     num_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     seed: int = 42
-    max_training_rows: int = 2_000_000
     num_boost_round: int = 400
     early_stopping_rounds: int = 30
     learning_rate: float = 0.05
@@ -170,14 +169,6 @@ def time_split(examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.ones(len(cutoffs), bool), np.zeros(len(cutoffs), bool)
 
 
-def _sample(mask: np.ndarray, limit: int, seed: int) -> np.ndarray:
-    """Row indices where mask holds, at most limit of them, drawn without replacement."""
-    rows = np.flatnonzero(mask)
-    if rows.size <= limit:
-        return rows
-    return np.sort(np.random.default_rng(seed).choice(rows, size=limit, replace=False))
-
-
 def _parameters(config: TrainingConfig, objective: str, **extra: float) -> dict:
     return {
         "objective": objective,
@@ -241,7 +232,8 @@ def calibration_scale(actual: np.ndarray, predicted: np.ndarray, level: float) -
 def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
     """Train the expected-spend, quantile and purchase-probability boosters."""
     prepared = prepare_examples(examples, seed=config.seed)
-    train_rows = _sample(prepared.is_training, config.max_training_rows, config.seed)
+    # Large bases are already sampled by customer in SQL (var max_training_rows).
+    train_rows = np.flatnonzero(prepared.is_training)
     valid_rows = np.flatnonzero(prepared.is_validation)
     has_validation = valid_rows.size > 0
     features = list(MODEL_FEATURES)

@@ -103,6 +103,9 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
     assert result.query("select distinct status from rpt_backtest_deciles") == [
         ("insufficient_history",)
     ]
+    report = (tmp_path / "output" / "report.html").read_text()
+    assert "No backtest" in report
+    assert "too short for an out-of-time backtest" in report
 
 
 def chromium_dom(url: str, profile: Path) -> str:

@@ -2,7 +2,6 @@
 forecast every customer at that date with the model and two baselines, keep the actual."""
 
 import datetime as dt
-import os
 
 from clv.backtest import backtest_predictions
 from clv.training import TrainingConfig
@@ -12,10 +11,7 @@ def model(dbt, session):
     dbt.config(materialized="table")
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
-    config = TrainingConfig(
-        quantiles=tuple(float(level) for level in settings["quantiles"].split(",")),
-        num_threads=int(settings["num_threads"]) or os.cpu_count() or 1,
-    )
+    config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
     examples = dbt.ref("int_training_examples_labelled").filter(
         "purpose in ('backtest', 'backtest_holdout')"
     )

@@ -1,7 +1,6 @@
 """Train the forecast boosters and register them (one row per booster, appended per run)."""
 
 import datetime as dt
-import os
 
 from clv.registry import new_model_version, registry_rows, write_booster_files
 from clv.training import TrainingConfig, train_boosters
@@ -11,10 +10,7 @@ def model(dbt, session):
     dbt.config(materialized="incremental", incremental_strategy="append")
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
-    config = TrainingConfig(
-        quantiles=tuple(float(level) for level in settings["quantiles"].split(",")),
-        num_threads=int(settings["num_threads"]) or os.cpu_count() or 1,
-    )
+    config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
     # Already a sample of whole customers when large (int_training_examples_labelled).
     examples = dbt.ref("int_training_examples_labelled").filter("purpose = 'production'")
     result = train_boosters(examples.df(), config)

@@ -1,12 +1,13 @@
 """Backtest metrics, one row per model and baseline, or the reason there is no backtest."""
 
 from clv.backtest import metrics_table
+from clv.training import parse_quantiles
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
     settings = dbt.config.get("meta")
-    quantiles = tuple(float(level) for level in settings["quantiles"].split(","))
+    quantiles = parse_quantiles(settings["quantiles"])
     [(first, as_of, horizon)] = (
         dbt.ref("int_customer_features_as_of_date")
         .aggregate("min(first_transaction_date), max(as_of_date), max(horizon_days)")

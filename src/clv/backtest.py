@@ -69,15 +69,24 @@ def backtest_predictions(
         "actual_spend": features["label_net_spend"].to_numpy(dtype=float),
         "has_purchase": features["label_has_purchase"].to_numpy(dtype=bool),
     }
-    parts = [
-        pd.DataFrame(
+
+    def model_rows(name: str, expected, quantiles: dict, prob_purchase) -> pd.DataFrame:
+        return pd.DataFrame(
             {
-                "model": "lightgbm",
+                "model": name,
                 **common,
-                "expected_spend": lightgbm["expected_spend"].to_numpy(),
-                **{column: lightgbm[column].to_numpy() for column in model.quantile_columns},
-                "prob_purchase": lightgbm["prob_purchase"].to_numpy(),
+                "expected_spend": np.asarray(expected),
+                **quantiles,
+                "prob_purchase": np.asarray(prob_purchase),
             }
+        )
+
+    parts = [
+        model_rows(
+            "lightgbm",
+            lightgbm["expected_spend"],
+            {column: lightgbm[column].to_numpy() for column in model.quantile_columns},
+            lightgbm["prob_purchase"],
         )
     ]
     for name, base in baselines.items():
@@ -85,14 +94,11 @@ def backtest_predictions(
         # A point forecast has no spread: it stands in for every quantile, so its
         # pinball loss and hit rates can be set beside the model's.
         parts.append(
-            pd.DataFrame(
-                {
-                    "model": name,
-                    **common,
-                    "expected_spend": point,
-                    **{column: point for column in model.quantile_columns},
-                    "prob_purchase": base["btyd_prob_purchase"].to_numpy(),
-                }
+            model_rows(
+                name,
+                point,
+                {column: point for column in model.quantile_columns},
+                base["btyd_prob_purchase"],
             )
         )
     return pd.concat(parts, ignore_index=True).reindex(columns=columns)
@@ -127,18 +133,12 @@ def metrics_table(
                 }
             )
             continue
-        has_quantiles = part[list(level_columns.values())].notna().all().all()
         metrics = backtest_metrics(
             actual=part["actual_spend"].to_numpy(dtype=float),
             expected=part["expected_spend"].to_numpy(dtype=float),
-            quantiles=(
-                {
-                    level: part[column].to_numpy(dtype=float)
-                    for level, column in level_columns.items()
-                }
-                if has_quantiles
-                else None
-            ),
+            quantiles={
+                level: part[column].to_numpy(dtype=float) for level, column in level_columns.items()
+            },
             prob_purchase=part["prob_purchase"].to_numpy(dtype=float),
             purchased=part["has_purchase"].to_numpy(dtype=bool),
         )

@@ -51,6 +51,10 @@ BTYD_FEATURES = (
 WINDOW_FEATURE = "window_days"
 MODEL_FEATURES = (*SQL_FEATURES, *BTYD_FEATURES, WINDOW_FEATURE)
 
+# A floor for the BTYD forecast under the log link: a customer BTYD thinks is gone still
+# gets a finite base the booster can correct.
+MIN_BASE_SPEND = 0.01
+
 # The BG/NBD fit needs the summaries of every customer but is cheap on unique
 # (x, t_x, T) rows; the Gamma-Gamma fit reads one value per repeat customer, so a
 # large base is sampled down to this many rows.
@@ -165,6 +169,11 @@ def btyd_forecasts(
         },
         index=frame.index,
     )
+
+
+def base_spend(forecasts: pd.DataFrame) -> np.ndarray:
+    """The expected-spend booster's base: the BTYD forecast, floored for the log link."""
+    return np.maximum(forecasts["btyd_expected_spend"].to_numpy(dtype=float), MIN_BASE_SPEND)
 
 
 def model_matrix(frame: pd.DataFrame, btyd: pd.DataFrame, window_days: np.ndarray) -> pd.DataFrame:

@@ -140,7 +140,7 @@ def failure_reason(result) -> str:
     return "dbt build failed (see the log above)"
 
 
-def run_dbt(args: argparse.Namespace, staging: Path, progress: Progress) -> None:
+def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> None:
     from dbt.cli.main import dbtRunner
 
     command = [
@@ -150,7 +150,7 @@ def run_dbt(args: argparse.Namespace, staging: Path, progress: Progress) -> None
         "--profiles-dir",
         str(PROJECT_DIR),
         "--vars",
-        json.dumps(dbt_vars(args, staging)),
+        json.dumps(variables),
         "--quiet",
     ]
     if args.score_only:
@@ -277,8 +277,12 @@ def run(args: argparse.Namespace) -> int:
         mode = "scoring with the latest registered model" if args.score_only else "full build"
         print(f"clv run: {mode} of {args.input} into {output}", flush=True)
         progress = Progress()
-        run_dbt(args, staging, progress)
-        summary = export_outputs(database, staging, dbt_vars(args, output), progress, started)
+        variables = dbt_vars(args, staging)
+        run_dbt(args, variables, progress)
+        # run.json records the folder the outputs end up in, not the staging one.
+        summary = export_outputs(
+            database, staging, {**variables, "output_dir": str(output)}, progress, started
+        )
         swap_into_place(staging, output)
         print(
             f"done: {summary['customers']:,} customers forecast at {summary['as_of_date']}"

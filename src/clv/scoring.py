@@ -17,10 +17,9 @@ import pandas as pd
 import pyarrow as pa
 
 from clv.btyd import BtydModel
-from clv.features import btyd_forecasts, model_matrix, require_columns
+from clv.features import base_spend, btyd_forecasts, model_matrix, require_columns
 
 KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
-MIN_BASE_SPEND = 0.01
 
 
 @dataclass(frozen=True)
@@ -106,8 +105,6 @@ def score_frame(
     base = btyd_forecasts(btyd, features, window_days)
     matrix = model_matrix(features, base, window_days)[model.feature_names]
 
-    as_of_dates = pd.to_datetime(features["as_of_date"]).dt.date.to_numpy()
-    base_spend = np.maximum(base["btyd_expected_spend"].to_numpy(), MIN_BASE_SPEND)
     correction = model.expected_spend.predict(matrix, raw_score=True)
     quantiles = np.column_stack(
         [np.maximum(booster.predict(matrix), 0.0) * scale for _, booster, scale in model.quantiles]
@@ -119,9 +116,9 @@ def score_frame(
     result = pd.DataFrame(
         {
             "customer_id": features["customer_id"].astype(str).to_numpy(),
-            "as_of_date": as_of_dates,
+            "as_of_date": pd.to_datetime(features["as_of_date"]).dt.date.to_numpy(),
             "horizon_days": features["horizon_days"].astype("int32").to_numpy(),
-            "expected_spend": base_spend * np.exp(correction),
+            "expected_spend": base_spend(base) * np.exp(correction),
         }
     )
     for index, column in enumerate(model.quantile_columns):

@@ -29,6 +29,7 @@ import pandas as pd
 
 from clv.features import (
     MODEL_FEATURES,
+    base_spend,
     btyd_forecasts,
     fit_btyd_on,
     model_matrix,
@@ -36,9 +37,6 @@ from clv.features import (
 )
 
 EXAMPLE_COLUMNS = ("cutoff_date", "cutoff_rank", "label_window_days", "label_net_spend")
-# A floor for the BTYD forecast under the log link: a customer BTYD thinks is gone still
-# gets a finite base the booster can correct.
-MIN_BASE_SPEND = 0.01
 # Scales tried when recalibrating a quantile on the validation window.
 CALIBRATION_SCALES = np.geomspace(0.2, 5.0, 281)
 
@@ -53,6 +51,17 @@ class TrainingConfig:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_data_in_leaf: int = 100
+
+    @classmethod
+    def from_settings(cls, quantiles: str, num_threads: str) -> TrainingConfig:
+        """From the dbt vars as a Python model receives them: '0.1,0.5,0.9' and '0' (all cores).
+
+        Production and backtest both build their config here, so they train alike.
+        """
+        return cls(
+            quantiles=parse_quantiles(quantiles),
+            num_threads=int(num_threads) or os.cpu_count() or 1,
+        )
 
     def __post_init__(self) -> None:
         if not self.quantiles or any(not 0 < level < 1 for level in self.quantiles):
@@ -93,6 +102,11 @@ class PreparedExamples:
     is_training: np.ndarray
     is_validation: np.ndarray
     cutoff_levels: dict[str, float]
+
+
+def parse_quantiles(text: str) -> tuple[float, ...]:
+    """The var quantiles as a Python model receives it: '0.1,0.5,0.9'."""
+    return tuple(float(level) for level in text.split(","))
 
 
 def quantile_column(level: float) -> str:
@@ -136,7 +150,7 @@ def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
             if "label_has_purchase" in examples
             else label > 0
         ),
-        base_spend=np.maximum(btyd["btyd_expected_spend"].to_numpy(dtype=float), MIN_BASE_SPEND),
+        base_spend=base_spend(btyd),
         is_training=is_training,
         is_validation=is_validation,
         cutoff_levels=levels,

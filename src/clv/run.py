@@ -164,7 +164,6 @@ def export_outputs(
     database: Path, staging: Path, variables: dict, progress: Progress, started: float
 ) -> dict:
     import duckdb
-    import pandas as pd
 
     from clv.registry import write_booster_files
 
@@ -198,7 +197,7 @@ def export_outputs(
         registry = connection.execute(
             "select * from model_registry where model_version = ?", [model_version]
         ).df()
-    write_booster_files(pd.DataFrame(registry), staging)
+    write_booster_files(registry, staging)
     summary = {
         "status": "complete",
         "started_at": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),

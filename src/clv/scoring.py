@@ -106,8 +106,12 @@ def score_frame(
     matrix = model_matrix(features, base, window_days)[model.feature_names]
 
     correction = model.expected_spend.predict(matrix, raw_score=True)
+    spend_base = base_spend(base)
     quantiles = np.column_stack(
-        [np.maximum(booster.predict(matrix), 0.0) * scale for _, booster, scale in model.quantiles]
+        [
+            np.maximum(booster.predict(matrix), 0.0) * spend_base * scale
+            for _, booster, scale in model.quantiles
+        ]
     )
     # Independently trained quantile boosters can cross; sorting each row restores order
     # without changing the set of values.
@@ -118,7 +122,7 @@ def score_frame(
             "customer_id": features["customer_id"].astype(str).to_numpy(),
             "as_of_date": pd.to_datetime(features["as_of_date"]).dt.date.to_numpy(),
             "horizon_days": features["horizon_days"].astype("int32").to_numpy(),
-            "expected_spend": base_spend(base) * np.exp(correction),
+            "expected_spend": spend_base * np.exp(correction),
         }
     )
     for index, column in enumerate(model.quantile_columns):

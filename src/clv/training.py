@@ -11,11 +11,19 @@ The design, and why (measured out of time on a single-cohort retailer):
   validation window's level did not transfer to the next window, and last year's
   level for the same season, tried here on generated data, overshot (the level of an
   early cutoff also reflects how young the customer base was then).
-- Quantile boosters (quantile objective) and a purchase-probability booster (binary)
-  read the same features, the BTYD forecast among them.
-- Early stopping and quantile recalibration use the most recent cutoff whose window is
-  as long as the horizon, later than every training window: never a random split
-  (see time_split).
+- Quantile boosters (quantile objective) are multiplicative on the same base: they learn
+  the quantiles of actual over BTYD, and scoring multiplies them back by the BTYD
+  forecast. Since q_tau(Y | X) = B(X) q_tau(Y / B(X) | X), nothing is lost, and the
+  spread then grows with the window as BTYD's forecast does; quantiles of spend itself,
+  learnt on shorter training windows, came out too narrow for a longer horizon (on
+  CDNOW, 9 months of history and a 9-month horizon, the median's MAE fell from 29.3 to
+  28.3 and p90's pinball loss from 22.5 to 13.8).
+- A purchase-probability booster (binary) reads the same features, BTYD's among them.
+- Early stopping uses the most recent cutoff whose window is as long as the horizon,
+  later than every training window: never a random split (see time_split). Quantiles
+  are recalibrated on that window only when it spans the whole horizon: a scale fitted
+  on a 30-day window (all a short history offers) cut CDNOW's p90 to a fifth and left
+  74% of 9-month actuals below it instead of 90%.
 """
 
 from __future__ import annotations
@@ -164,8 +172,8 @@ def time_split(examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     so that early stopping and quantile recalibration see windows as long as the
     forecast's; training is every cutoff whose label window ended by then, so no
     training label overlaps the validation window. A history too short for that
-    (e.g. 9 months of data, 9-month horizon) holds out the most recent cutoff and
-    trains on the others.
+    (e.g. 9 months of data, 9-month horizon) holds out the most recent cutoff, for
+    early stopping only, and trains on the others.
     """
     require_columns(examples, ("cutoff_date", "label_window_days", "horizon_days"), "the examples")
     cutoffs = pd.to_datetime(examples["cutoff_date"]).to_numpy()
@@ -244,7 +252,14 @@ def calibration_scale(actual: np.ndarray, predicted: np.ndarray, level: float) -
 
 
 def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
-    """Train the expected-spend, quantile and purchase-probability boosters."""
+    """Train the expected-spend, quantile and purchase-probability boosters.
+
+    The examples are sorted first: a SQL table comes back in no fixed order, and with
+    bagging the same rows in another order would give another model.
+    """
+    require_columns(examples, ("customer_id", "cutoff_date"), "the training examples")
+    examples = examples.sort_values(["cutoff_date", "customer_id"], kind="stable")
+    examples = examples.reset_index(drop=True)
     prepared = prepare_examples(examples, seed=config.seed)
     # Large bases are already sampled by customer in SQL (var max_training_rows).
     train_rows = np.flatnonzero(prepared.is_training)
@@ -277,18 +292,26 @@ def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingRe
         )
     )
 
+    ratio = prepared.label / prepared.base_spend
+    recalibrate = has_validation and bool(
+        (
+            examples["label_window_days"].to_numpy()[valid_rows]
+            >= examples["horizon_days"].to_numpy()[valid_rows]
+        ).all()
+    )
     for level in config.quantiles:
         parameters = _parameters(config, "quantile", alpha=level)
         booster, best, metric, value = _fit(
             parameters,
-            dataset(train_rows, prepared.label),
-            dataset(valid_rows, prepared.label) if has_validation else None,
+            dataset(train_rows, ratio),
+            dataset(valid_rows, ratio) if has_validation else None,
             config,
         )
         scale = 1.0
-        if has_validation:
-            predicted = np.maximum(
-                booster.predict(prepared.matrix.iloc[valid_rows], num_iteration=best), 0
+        if recalibrate:
+            predicted = (
+                np.maximum(booster.predict(prepared.matrix.iloc[valid_rows], num_iteration=best), 0)
+                * prepared.base_spend[valid_rows]
             )
             scale = calibration_scale(prepared.label[valid_rows], predicted, level)
         boosters.append(

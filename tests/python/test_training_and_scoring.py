@@ -150,9 +150,11 @@ def test_streamed_scoring_equals_scoring_at_once(trained) -> None:
     np.testing.assert_allclose(streamed["spend_p90"], whole["spend_p90"])
 
 
-def test_training_is_deterministic() -> None:
-    first = train_boosters(training_examples(seed=1), TINY)
-    second = train_boosters(training_examples(seed=1), TINY)
+def test_training_is_deterministic_whatever_the_row_order() -> None:
+    examples = training_examples(seed=1)
+    first = train_boosters(examples, TINY)
+    # A SQL table has no fixed row order.
+    second = train_boosters(examples.sample(frac=1.0, random_state=3), TINY)
     for a, b in zip(first.boosters, second.boosters, strict=True):
         assert a.booster.model_to_string() == b.booster.model_to_string()
 
@@ -194,6 +196,46 @@ def test_calibration_scale_makes_a_quantile_honest() -> None:
     assert (actual < scaled).mean() <= 0.9 + 0.01
     assert (actual <= scaled).mean() >= 0.9 - 0.01
     assert scale > 3
+
+
+def spread_out_latest_window(examples: pd.DataFrame) -> pd.DataFrame:
+    """The same mean spend in the latest window but a fifth of the buyers: a wider spread."""
+    latest = examples["cutoff_rank"] == 1
+    few = np.random.default_rng(5).random(len(examples)) < 0.2
+    label = examples["label_net_spend"].where(
+        ~latest, np.where(few, 5.0, 0.0) * examples["label_net_spend"]
+    )
+    return examples.assign(label_net_spend=label, label_has_purchase=label > 0)
+
+
+def scales(result) -> dict[str, float]:
+    return {b.target: b.calibration_scale for b in result.boosters if b.quantile_level}
+
+
+def test_quantiles_are_recalibrated_only_on_a_window_as_long_as_the_horizon() -> None:
+    # Eight monthly cutoffs: the latest 90-day window validates (see the time split).
+    full = training_examples(cutoffs=8).query("cutoff_rank >= 3")
+    full = spread_out_latest_window(full.assign(cutoff_rank=full["cutoff_rank"] - 2))
+    assert scales(train_boosters(full, TINY))["spend_p90"] < 0.8
+    # Two cutoffs, windows of 30 and 60 days: shorter than the 90-day horizon, so the
+    # held-out window only stops the boosting; its spread says little about 90 days.
+    short = spread_out_latest_window(training_examples(cutoffs=2))
+    assert set(scales(train_boosters(short, TINY)).values()) == {1.0}
+
+
+def test_quantiles_grow_with_the_btyd_forecast_of_the_horizon(trained) -> None:
+    _, model = trained
+    features = scoring_features()
+    btyd = fit_btyd_on(features)
+    scored_at = dt.datetime(2025, 7, 1)
+    quarter = score_frame(model, btyd, features, scored_at)
+    year = score_frame(model, btyd, features.assign(horizon_days=365), scored_at)
+    base = btyd_forecasts(btyd, features, np.full(len(features), 90.0))["btyd_expected_spend"]
+    longer = btyd_forecasts(btyd, features, np.full(len(features), 365.0))["btyd_expected_spend"]
+    growth = longer.sum() / base.sum()
+    # The boosters learn quantiles of actual over BTYD; the BTYD forecast carries the horizon.
+    assert year["spend_p90"].sum() / quarter["spend_p90"].sum() == pytest.approx(growth, rel=0.35)
+    assert growth > 2
 
 
 def test_clear_errors_for_unusable_input(trained) -> None:

@@ -32,8 +32,8 @@ docs: install
 test: install lint test-dbt test-python
 
 lint:
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks python_models
+	$(BIN)/ruff format --check src tests benchmarks python_models
 	CLV_DUCKDB_PATH=data/lint.duckdb $(BIN)/sqlfluff lint models analyses tests/dbt
 
 test-dbt:

@@ -3,7 +3,9 @@
 CDNOW_master (Fader, Hardie & Lee 2005): every purchase of the 23,570 customers whose
 first purchase was in Q1 1997, through June 1998. It ships inside the `lifetimes` wheel
 on PyPI, so it is fetched with `pip download` (registries are reachable; nothing is
-committed or installed). The classic split: 39 weeks of history (to 1997-09-30), then
+committed or installed). First, as a check of the baseline, the project's BG/NBD and
+Gamma-Gamma fits on the paper's 2,357-customer sample are printed beside the published
+parameters. The classic split: 39 weeks of history (to 1997-09-30), then
 the next 39 weeks held out, i.e. 9 months of history and a 9-month horizon.
 
 Only the history rows reach dbt, in the file's own column names and date format (the
@@ -32,24 +34,32 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from clv.btyd import fit_btyd
+from clv.btyd import fit_bgnbd, fit_btyd, fit_gamma_gamma
 from clv.features import btyd_forecasts, btyd_summaries, fit_btyd_on, naive_forecasts
 from clv.metrics import backtest_metrics
 from clv.training import quantile_column
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 WHEEL = "lifetimes==0.11.3"
-MEMBER = "lifetimes/datasets/CDNOW_master.txt"
+DATASETS = "lifetimes/datasets/"
+MASTER = "CDNOW_master.txt"
+# The 2,357-customer sample's summaries (x, t_x, T in weeks, mean repeat value zbar):
+# the data of the published fits below.
+SUMMARY = "cdnow_customers_summary_with_transactions.csv"
+# BG/NBD r, alpha, a, b: Fader, Hardie & Lee (2005), "Counting your customers the easy
+# way"; Gamma-Gamma p, q, v: Fader & Hardie (2013), "The Gamma-Gamma model of monetary
+# value". Both fitted on this sample.
+PUBLISHED_BGNBD = (0.243, 4.414, 0.793, 2.426)
+PUBLISHED_GAMMA_GAMMA = (6.25, 3.74, 15.44)
 AS_OF = dt.date(1997, 9, 30)
 HORIZON_DAYS = 273  # 39 weeks: 1997-10-01 .. 1998-06-30
 QUANTILES = (0.1, 0.5, 0.9)  # the project default
 
 
-def fetch_master(folder: Path) -> Path:
-    """CDNOW_master.txt from the lifetimes wheel, downloaded once into folder."""
-    target = folder / "CDNOW_master.txt"
-    if target.exists():
-        return target
+def fetch_datasets(folder: Path) -> None:
+    """CDNOW_master.txt and the sample's summaries from the lifetimes wheel, fetched once."""
+    if (folder / MASTER).exists() and (folder / SUMMARY).exists():
+        return
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
         [
@@ -69,8 +79,21 @@ def fetch_master(folder: Path) -> Path:
     )
     wheel = next(folder.glob("[Ll]ifetimes-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
-        target.write_bytes(archive.read(MEMBER))
-    return target
+        for name in (MASTER, SUMMARY):
+            (folder / name).write_bytes(archive.read(DATASETS + name))
+
+
+def check_published_fit(folder: Path) -> None:
+    """Our BG/NBD and Gamma-Gamma fits against the published ones on the same data."""
+    summary = pd.read_csv(folder / SUMMARY)
+    bgnbd = fit_bgnbd(summary["x"], summary["t_x"], summary["T"])
+    gamma_gamma = fit_gamma_gamma(summary["x"], summary["zbar"])
+    ours = (bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b)
+    print("BG/NBD on the 2,357-customer sample, r alpha a b:")
+    print(f"  clv.btyd {', '.join(f'{v:.3f}' for v in ours)}; published {PUBLISHED_BGNBD}")
+    ours = (gamma_gamma.p, gamma_gamma.q, gamma_gamma.v)
+    print("Gamma-Gamma, p q v:")
+    print(f"  clv.btyd {', '.join(f'{v:.2f}' for v in ours)}; published {PUBLISHED_GAMMA_GAMMA}")
 
 
 def read_master(path: Path) -> pd.DataFrame:
@@ -136,7 +159,9 @@ def main() -> int:
     args = parser.parse_args()
     folder: Path = args.folder
 
-    rows = read_master(fetch_master(folder))
+    fetch_datasets(folder)
+    check_published_fit(folder)
+    rows = read_master(folder / MASTER)
     day = pd.to_datetime(rows["date"], format="%Y%m%d").dt.date
     history = rows[day <= AS_OF]
     end = AS_OF + dt.timedelta(days=HORIZON_DAYS)

@@ -13,9 +13,13 @@
     {%- if load_relation(scoring_features) is none or load_relation(training_cutoffs) is none -%}
         {{ return(1.0) }}
     {%- endif -%}
+    {#- The production training set: each cutoff holds every customer seen by then.
+        (The backtest trains on as many; its holdout is sampled alike.) -#}
     {%- set counts = run_query(
-        "select (select count(*) from " ~ scoring_features ~ ")"
-        ~ " * (select count(*) from " ~ training_cutoffs ~ ")"
+        "select count(*) from " ~ scoring_features ~ " as features"
+        ~ " inner join " ~ training_cutoffs ~ " as cutoffs"
+        ~ " on features.first_transaction_date <= cutoffs.cutoff_date"
+        ~ " where cutoffs.purpose = 'production'"
     ) -%}
     {%- set examples = counts.columns[0].values()[0] or 0 -%}
     {%- set limit = var('max_training_rows') | int -%}

@@ -197,6 +197,8 @@ def export_outputs(
         registry = connection.execute(
             "select * from model_registry where model_version = ?", [model_version]
         ).df()
+    # A score-only run does not rebuild model_registry, which writes these in a full
+    # run: every output folder must hold the boosters its forecasts came from.
     write_booster_files(registry, staging)
     summary = {
         "status": "complete",

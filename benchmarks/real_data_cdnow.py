@@ -34,7 +34,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from clv.btyd import fit_bgnbd, fit_btyd, fit_gamma_gamma
+from clv.btyd import bgnbd_expected_purchases, fit_bgnbd, fit_btyd, fit_gamma_gamma
 from clv.features import btyd_forecasts, btyd_summaries, fit_btyd_on, naive_forecasts
 from clv.metrics import backtest_metrics
 from clv.training import quantile_column
@@ -46,6 +46,8 @@ MASTER = "CDNOW_master.txt"
 # The 2,357-customer sample's summaries (x, t_x, T in weeks, mean repeat value zbar):
 # the data of the published fits below.
 SUMMARY = "cdnow_customers_summary_with_transactions.csv"
+# That sample's transactions: master id, sample id, date, CDs, dollars.
+SAMPLE = "CDNOW_sample.txt"
 # BG/NBD r, alpha, a, b: Fader, Hardie & Lee (2005), "Counting your customers the easy
 # way"; Gamma-Gamma p, q, v: Fader & Hardie (2013), "The Gamma-Gamma model of monetary
 # value". Both fitted on this sample.
@@ -58,7 +60,7 @@ QUANTILES = (0.1, 0.5, 0.9)  # the project default
 
 def fetch_datasets(folder: Path) -> None:
     """CDNOW_master.txt and the sample's summaries from the lifetimes wheel, fetched once."""
-    if (folder / MASTER).exists() and (folder / SUMMARY).exists():
+    if all((folder / name).exists() for name in (MASTER, SUMMARY, SAMPLE)):
         return
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run(
@@ -79,7 +81,7 @@ def fetch_datasets(folder: Path) -> None:
     )
     wheel = next(folder.glob("[Ll]ifetimes-*.whl"))
     with zipfile.ZipFile(wheel) as archive:
-        for name in (MASTER, SUMMARY):
+        for name in (MASTER, SUMMARY, SAMPLE):
             (folder / name).write_bytes(archive.read(DATASETS + name))
 
 
@@ -87,10 +89,26 @@ def check_published_fit(folder: Path) -> None:
     """Our BG/NBD and Gamma-Gamma fits against the published ones on the same data."""
     summary = pd.read_csv(folder / SUMMARY)
     bgnbd = fit_bgnbd(summary["x"], summary["t_x"], summary["T"])
-    gamma_gamma = fit_gamma_gamma(summary["x"], summary["zbar"])
     ours = (bgnbd.r, bgnbd.alpha, bgnbd.a, bgnbd.b)
     print("BG/NBD on the 2,357-customer sample, r alpha a b:")
     print(f"  clv.btyd {', '.join(f'{v:.3f}' for v in ours)}; published {PUBLISHED_BGNBD}")
+    # That fit's forecast of the 39 holdout weeks against what happened: how far
+    # BG/NBD itself misses this data's total (x counts distinct purchase days).
+    rows = pd.read_csv(
+        folder / SAMPLE,
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "id", "date", "cds", "value"],
+        dtype={"date": str},
+    )
+    day = pd.to_datetime(rows["date"], format="%Y%m%d").dt.date
+    actual = rows[day > AS_OF].assign(day=day).drop_duplicates(["id", "day"]).shape[0]
+    forecast = bgnbd_expected_purchases(bgnbd, summary["x"], summary["t_x"], summary["T"], 39.0)
+    print(
+        f"  its 39-week holdout forecast: {forecast.sum():,.0f} repeat purchase days, "
+        f"actual {actual:,} ({100 * (forecast.sum() / actual - 1):+.1f}%)"
+    )
+    gamma_gamma = fit_gamma_gamma(summary["x"], summary["zbar"])
     ours = (gamma_gamma.p, gamma_gamma.q, gamma_gamma.v)
     print("Gamma-Gamma, p q v:")
     print(f"  clv.btyd {', '.join(f'{v:.2f}' for v in ours)}; published {PUBLISHED_GAMMA_GAMMA}")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import duckdb
 
+from clv.generate import generate_transactions, write_transactions
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 AVERAGE_ROWS_PER_CUSTOMER = 10
 
@@ -93,21 +95,8 @@ def ensure_transactions(rows: int) -> Path:
     if not path.exists():
         customers = max(rows // AVERAGE_ROWS_PER_CUSTOMER, 1)
         print(f"generating ~{rows:,} rows ({customers:,} customers) into {path} ...", flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "clv.cli",
-                "generate",
-                "--customers",
-                str(customers),
-                "--out",
-                str(path),
-                "--seed",
-                "1",
-            ],
-            check=True,
-        )
+        generated = generate_transactions(customers=customers, seed=1)
+        write_transactions(generated.transactions, path)
     return path
 
 

@@ -34,6 +34,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from clv.backtest import baseline_forecasts
 from clv.btyd import bgnbd_expected_purchases, fit_bgnbd, fit_btyd, fit_gamma_gamma
 from clv.features import btyd_forecasts, btyd_summaries, fit_btyd_on, naive_forecasts
 from clv.metrics import backtest_metrics
@@ -206,7 +207,6 @@ def main() -> int:
     predictions["actual_spend"] = predictions["customer_id"].map(actual).fillna(0.0)
     predictions["model"] = "lightgbm"
 
-    quantiles = QUANTILES
     window = np.full(len(features), float(HORIZON_DAYS))
     frames = [predictions]
     summaries = btyd_summaries(features)
@@ -220,15 +220,13 @@ def main() -> int:
         "btyd_no_penalty": btyd_forecasts(unpenalised, features, window),
         "naive": naive_forecasts(features, window),
     }
+    quantile_columns = [quantile_column(level) for level in QUANTILES]
     for name, base in baselines.items():
-        point = base["btyd_expected_spend"].to_numpy()
         frame = pd.DataFrame(
             {
                 "model": name,
                 "customer_id": features["customer_id"].to_numpy(),
-                "expected_spend": point,
-                "prob_purchase": base["btyd_prob_purchase"].to_numpy(),
-                **{quantile_column(level): point for level in quantiles},
+                **baseline_forecasts(base, quantile_columns),
             }
         )
         frame["actual_spend"] = frame["customer_id"].map(actual).fillna(0.0)
@@ -239,7 +237,7 @@ def main() -> int:
             frame["model"].iloc[0]: backtest_metrics(
                 actual=frame["actual_spend"],
                 expected=frame["expected_spend"],
-                quantiles={level: frame[quantile_column(level)] for level in quantiles},
+                quantiles={level: frame[quantile_column(level)] for level in QUANTILES},
                 prob_purchase=frame["prob_purchase"],
             )
             for frame in frames
@@ -258,7 +256,7 @@ def main() -> int:
         "total_actual",
         "total_error_pct",
     ]
-    for level in quantiles:
+    for level in QUANTILES:
         suffix = quantile_column(level)[len("spend_") :]
         shown += [f"pinball_loss_{suffix}", f"below_rate_{suffix}", f"at_or_below_rate_{suffix}"]
     shown.append("interval_coverage")

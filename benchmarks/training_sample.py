@@ -24,6 +24,7 @@ import duckdb
 import pandas as pd
 
 from clv.backtest import backtest_predictions, metrics_table
+from clv.generate import generate_transactions, write_transactions
 from clv.training import TrainingConfig
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -41,21 +42,8 @@ def build_examples(customers: int, folder: Path) -> Path:
     """Generate the file and build int_training_examples_labelled without sampling."""
     path = folder / f"transactions_{customers}_customers.csv"
     if not path.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "clv.cli",
-                "generate",
-                "--customers",
-                str(customers),
-                "--out",
-                str(path),
-                "--seed",
-                "7",
-            ],
-            check=True,
-        )
+        generated = generate_transactions(customers=customers, seed=7)
+        write_transactions(generated.transactions, path)
     database = folder / f"examples_{customers}.duckdb"
     if not database.exists():
         env = {

@@ -33,6 +33,20 @@ def prediction_columns(quantiles: tuple[float, ...]) -> list[str]:
     ]
 
 
+def baseline_forecasts(base: pd.DataFrame, quantile_columns: list[str]) -> dict[str, np.ndarray]:
+    """A baseline's forecast columns from its BTYD_FEATURES frame (see btyd_forecasts).
+
+    A point forecast has no spread: it stands in for every quantile, so its pinball
+    loss and hit rates can be set beside the model's.
+    """
+    point = base["btyd_expected_spend"].to_numpy()
+    return {
+        "expected_spend": point,
+        **{column: point for column in quantile_columns},
+        "prob_purchase": base["btyd_prob_purchase"].to_numpy(),
+    }
+
+
 def backtest_predictions(
     examples: pd.DataFrame, config: TrainingConfig, scored_at: dt.datetime
 ) -> pd.DataFrame:
@@ -70,37 +84,20 @@ def backtest_predictions(
         "has_purchase": features["label_has_purchase"].to_numpy(dtype=bool),
     }
 
-    def model_rows(name: str, expected, quantiles: dict, prob_purchase) -> pd.DataFrame:
-        return pd.DataFrame(
-            {
-                "model": name,
-                **common,
-                "expected_spend": np.asarray(expected),
-                **quantiles,
-                "prob_purchase": np.asarray(prob_purchase),
-            }
-        )
+    def model_rows(name: str, forecasts: dict) -> pd.DataFrame:
+        return pd.DataFrame({"model": name, **common, **forecasts})
 
     parts = [
         model_rows(
             "lightgbm",
-            lightgbm["expected_spend"],
-            {column: lightgbm[column].to_numpy() for column in model.quantile_columns},
-            lightgbm["prob_purchase"],
+            {
+                column: lightgbm[column].to_numpy()
+                for column in ["expected_spend", *model.quantile_columns, "prob_purchase"]
+            },
         )
     ]
     for name, base in baselines.items():
-        point = base["btyd_expected_spend"].to_numpy()
-        # A point forecast has no spread: it stands in for every quantile, so its
-        # pinball loss and hit rates can be set beside the model's.
-        parts.append(
-            model_rows(
-                name,
-                point,
-                {column: point for column in model.quantile_columns},
-                base["btyd_prob_purchase"],
-            )
-        )
+        parts.append(model_rows(name, baseline_forecasts(base, model.quantile_columns)))
     return pd.concat(parts, ignore_index=True).reindex(columns=columns)
 
 

@@ -165,6 +165,11 @@ def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
     )
 
 
+def spans_horizon(examples: pd.DataFrame) -> np.ndarray:
+    """Rows whose label window is as long as the forecast horizon."""
+    return examples["label_window_days"].to_numpy() >= examples["horizon_days"].to_numpy()
+
+
 def time_split(examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """(training rows, validation rows), split by time, never at random.
 
@@ -179,7 +184,7 @@ def time_split(examples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     cutoffs = pd.to_datetime(examples["cutoff_date"]).to_numpy()
     window = examples["label_window_days"].to_numpy()
     window_ends = cutoffs + window.astype("timedelta64[D]")
-    full_length = window >= examples["horizon_days"].to_numpy()
+    full_length = spans_horizon(examples)
     if full_length.any():
         validation_cutoff = cutoffs[full_length].max()
         ended_before = window_ends <= validation_cutoff
@@ -293,12 +298,7 @@ def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingRe
     )
 
     ratio = prepared.label / prepared.base_spend
-    recalibrate = has_validation and bool(
-        (
-            examples["label_window_days"].to_numpy()[valid_rows]
-            >= examples["horizon_days"].to_numpy()[valid_rows]
-        ).all()
-    )
+    recalibrate = has_validation and bool(spans_horizon(examples)[valid_rows].all())
     for level in config.quantiles:
         parameters = _parameters(config, "quantile", alpha=level)
         booster, best, metric, value = _fit(

@@ -130,6 +130,38 @@ def test_exact_duplicate_rows_are_rejected_unless_turned_off(run_dbt, tmp_path: 
     assert result.query("select count(*) from stg_transactions__transactions") == [(3,)]
 
 
+def test_copies_of_an_id_keep_the_earliest_and_a_broken_copy_never_wins(
+    run_dbt, tmp_path: Path
+) -> None:
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "transaction_id,customer_id,transaction_date,amount\n"
+        "T1,A,2025-01-05,10.00\n"  # a later copy of T1 by date, though first in the file
+        "T1,A,2025-01-03,12.00\n"
+        "T2,B,2025-01-04,5.00\n"
+        "T2,B,2025-01-04,5.00\n"  # identical: the second line is the duplicate
+        "T3,,2025-01-04,5.00\n"
+        "T3,C,2025-01-04,7.00\n"
+    )
+    result = run_dbt("run", "--select", "staging", variables={"transactions_path": str(path)})
+    assert result.returncode == 0, result.output
+    assert result.query(
+        "select source_row_number, rejection_reason from rejected_transactions order by 1"
+    ) == [
+        (1, "duplicate_transaction_id"),
+        (4, "duplicate_transaction_id"),
+        (5, "missing_customer_id"),
+    ]
+    assert result.query(
+        "select transaction_id, customer_id, transaction_date, amount"
+        " from stg_transactions__transactions order by 1"
+    ) == [
+        ("T1", "A", dt.date(2025, 1, 3), 12.0),
+        ("T2", "B", dt.date(2025, 1, 4), 5.0),
+        ("T3", "C", dt.date(2025, 1, 4), 7.0),
+    ]
+
+
 def test_short_history_still_yields_training_examples(run_dbt, tmp_path: Path) -> None:
     """Nine months of data and a nine-month horizon: every label window is
     shorter than the horizon, yet there are examples to train on."""

@@ -12,28 +12,39 @@
     {%- endif %}
 {%- endfor %}
 
-{#- Which earlier copy makes a row a duplicate depends on what the file offers. #}
+{#- What makes two rows copies of one transaction depends on what the file offers. #}
 {%- if 'transaction_id' in mapped %}
     {%- set duplicate_reason = 'duplicate_transaction_id' %}
-    {#- Only rows that passed the field checks compete for an id, so a broken
-        first copy never knocks out a good second one. #}
-    {#- One partition key and one order key: each extra sort key cost seconds on
-        ten million rows (benchmarks/features_vs_duckdb.py). Rows that failed a
-        field check all share the null partition, where the count is never read. #}
-    {%- set duplicate_copy_number =
-        'row_number() over (partition by case when field_rejection_reason is null'
-        ~ ' then transaction_id end order by input_row_number)' %}
-    {%- set exact_copy_number = '1' %}
+    {%- set duplicate_key = 'transaction_id' %}
+    {#- Of copies that share an id, the earliest by content survives. #}
+    {%- set content_order = 'transaction_at, amount, customer_id, quantity' %}
 {%- elif var('reject_exact_duplicate_rows') %}
     {%- set duplicate_reason = 'duplicate_row' %}
-    {%- set duplicate_copy_number = 'exact_copy_number' %}
     {#- An exact duplicate is identical in every column of the file, mapped or not. #}
-    {%- set exact_copy_number =
-        'row_number() over (partition by "' ~ input.columns | join('", "') ~ '" order by input_row_number)' %}
+    {%- set duplicate_key = 'file_row' %}
+    {%- set content_order = none %}
+{%- endif %}
+
+{%- if duplicate_key %}
+    {#- Only rows that passed the field checks compete for a key, so a broken first
+        copy never knocks out a good second one; the rest share the null partition,
+        where the number is never read. #}
+    {%- set partition = 'partition by case when field_rejection_reason is null then '
+        ~ duplicate_key ~ ' end' %}
+    {#- The rule: the earliest copy by content survives, and of identical copies
+        the first in the file. #}
+    {%- set copy_number = 'row_number() over (' ~ partition ~ ' order by '
+        ~ (content_order ~ ', ' if content_order else '') ~ 'input_row_number)' %}
+    {#- The same survivors without file positions: copies that tie on content are
+        identical in every typed column, so the valid rows may take any of them.
+        Numbering the file runs on one thread in DuckDB; this way the valid rows,
+        and so the features, never wait for it (benchmarks/features_vs_duckdb.py). #}
+    {%- set copy_number_by_content = 'row_number() over (' ~ partition
+        ~ (' order by ' ~ content_order if content_order else '') ~ ')' %}
 {%- else %}
-    {%- set duplicate_reason = 'duplicate_row' %}
-    {%- set duplicate_copy_number = '1' %}
-    {%- set exact_copy_number = '1' %}
+    {%- set duplicate_reason = 'duplicate_row' %}  {#- never given: the check is off #}
+    {%- set copy_number = '1' %}
+    {%- set copy_number_by_content = '1' %}
 {%- endif %}
 
 {%- if input.file_count > 1 %}
@@ -72,7 +83,7 @@ source_rows as (
         {{ raw.amount }} as amount_raw,
         {{ raw.quantity }} as quantity_raw,
         {{ raw.transaction_id }} as transaction_id_raw,
-        {{ exact_copy_number }} as exact_copy_number
+        {{ 'row("' ~ input.columns | join('", "') ~ '")' }} as file_row
     from file_rows
 
 ),
@@ -118,10 +129,8 @@ duplicate_checks as (
 
     select
         *,
-        case
-            when field_rejection_reason is null and {{ duplicate_copy_number }} > 1
-                then '{{ duplicate_reason }}'
-        end as duplicate_rejection_reason
+        {{ copy_number }} as copy_number,
+        {{ copy_number_by_content }} as copy_number_by_content
     from field_checks
 
 ),
@@ -142,7 +151,11 @@ final as (
         transaction_id,
         cast(transaction_at as date) as transaction_date,
         coalesce(quantity, 1) as quantity,
-        coalesce(field_rejection_reason, duplicate_rejection_reason) as rejection_reason
+        coalesce(
+            field_rejection_reason,
+            case when copy_number > 1 then '{{ duplicate_reason }}' end
+        ) as rejection_reason,
+        field_rejection_reason is null and copy_number_by_content = 1 as is_kept_copy
     from duplicate_checks
 
 )

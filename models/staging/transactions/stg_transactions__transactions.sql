@@ -3,15 +3,13 @@ with
 checked_rows as (
 
     select
-        source_file,
-        source_row_number,
         transaction_id,
         customer_id,
         transaction_at,
         transaction_date,
         amount,
         quantity,
-        rejection_reason
+        is_kept_copy
     from {{ ref('stg_transactions__rows') }}
 
 ),
@@ -19,8 +17,6 @@ checked_rows as (
 final as (
 
     select
-        source_file,
-        source_row_number,
         transaction_id,
         customer_id,
         transaction_at,
@@ -29,7 +25,7 @@ final as (
         quantity,
         amount < 0 as is_refund
     from checked_rows
-    where rejection_reason is null
+    where is_kept_copy
 
 )
 

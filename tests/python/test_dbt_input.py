@@ -162,6 +162,27 @@ def test_copies_of_an_id_keep_the_earliest_and_a_broken_copy_never_wins(
     ]
 
 
+def test_a_glob_of_files_numbers_rows_within_each_file(run_dbt, tmp_path: Path) -> None:
+    header = "customer_id,transaction_date,amount\n"
+    (tmp_path / "part_1.csv").write_text(header + "A,2025-01-01,10.00\nB,2025-01-02,5.00\n")
+    (tmp_path / "part_2.csv").write_text(
+        header + "C,2025-01-03,7.00\nA,2025-01-01,10.00\nD,not a date,1.00\n"
+    )
+    variables = {"transactions_path": str(tmp_path / "part_*.csv")}
+    result = run_dbt("run", "--select", "staging", variables=variables)
+    assert result.returncode == 0, result.output
+    assert result.query(
+        "select source_file, source_row_number, rejection_reason from rejected_transactions"
+        " order by 2"
+    ) == [
+        (str(tmp_path / "part_2.csv"), 2, "duplicate_row"),
+        (str(tmp_path / "part_2.csv"), 3, "unparsable_transaction_date"),
+    ]
+    assert result.query(
+        "select customer_id, amount from stg_transactions__transactions order by 1"
+    ) == [("A", 10.0), ("B", 5.0), ("C", 7.0)]
+
+
 def test_short_history_still_yields_training_examples(run_dbt, tmp_path: Path) -> None:
     """Nine months of data and a nine-month horizon: every label window is
     shorter than the horizon, yet there are examples to train on."""

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,8 +22,8 @@ from pathlib import Path
 import duckdb
 
 from clv.generate import generate_transactions, write_transactions
+from run_dbt import run_dbt
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 AVERAGE_ROWS_PER_CUSTOMER = 10
 
 # The same features as macros/customer_features.sql, written the way an analyst
@@ -102,27 +100,14 @@ def ensure_transactions(rows: int) -> Path:
 
 def time_dbt_build(path: Path, database: Path) -> tuple[float, float]:
     database.unlink(missing_ok=True)
-    env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "run",
-            "--profiles-dir",
-            ".",
-            "--quiet",
-            "--select",
-            "staging",
-            "int_customer_features_as_of_date",
-            "--vars",
-            json.dumps({"transactions_path": str(path)}),
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        check=True,
+    folder = database.parent
+    wall = run_dbt(
+        ["run", "--quiet", "--select", "staging", "int_customer_features_as_of_date"],
+        {"transactions_path": str(path)},
+        database,
+        folder,
     )
-    wall = time.perf_counter() - started
-    results = json.loads((PROJECT_DIR / "target" / "run_results.json").read_text())
+    results = json.loads((folder / "target" / "run_results.json").read_text())
     model_seconds = sum(result["execution_time"] for result in results["results"])
     return model_seconds, wall
 

@@ -22,11 +22,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
@@ -39,8 +36,8 @@ from clv.btyd import bgnbd_expected_purchases, fit_bgnbd, fit_btyd, fit_gamma_ga
 from clv.features import btyd_forecasts, btyd_summaries, fit_btyd_on, naive_forecasts
 from clv.metrics import backtest_metrics
 from clv.training import quantile_column
+from run_dbt import run_dbt
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 WHEEL = "lifetimes==0.11.3"
 DATASETS = "lifetimes/datasets/"
 MASTER = "CDNOW_master.txt"
@@ -140,33 +137,7 @@ def build(history_csv: Path, folder: Path, output_dir: Path) -> float:
         "horizon_days": HORIZON_DAYS,
         "output_dir": str(output_dir),
     }
-    env = {
-        **os.environ,
-        "CLV_DUCKDB_PATH": str(folder / "warehouse.duckdb"),
-        "DBT_TARGET_PATH": str(folder / "target"),
-        "DBT_LOG_PATH": str(folder / "logs"),
-    }
-    dbt = Path(sys.executable).parent / "dbt"
-    started = time.perf_counter()
-    completed = subprocess.run(
-        [
-            str(dbt),
-            "build",
-            "--selector",
-            "full",
-            "--profiles-dir",
-            str(PROJECT_DIR),
-            "--vars",
-            json.dumps(variables),
-        ],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if completed.returncode != 0:
-        sys.exit(f"dbt build failed:\n{completed.stdout[-4000:]}")
-    return time.perf_counter() - started
+    return run_dbt(["build", "--selector", "full"], variables, folder / "warehouse.duckdb", folder)
 
 
 def main() -> int:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,8 +24,8 @@ import pandas as pd
 from clv.backtest import backtest_predictions, metrics_table
 from clv.generate import generate_transactions, write_transactions
 from clv.training import TrainingConfig
+from run_dbt import run_dbt
 
-PROJECT_DIR = Path(__file__).resolve().parents[1]
 SHOWN = [
     "mae_p50",
     "normalized_gini",
@@ -46,27 +44,11 @@ def build_examples(customers: int, folder: Path) -> Path:
         write_transactions(generated.transactions, path)
     database = folder / f"examples_{customers}.duckdb"
     if not database.exists():
-        env = {
-            **os.environ,
-            "CLV_DUCKDB_PATH": str(database),
-            "DBT_TARGET_PATH": str(folder / "target"),
-            "DBT_LOG_PATH": str(folder / "logs"),
-        }
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dbt"),
-                "run",
-                "--quiet",
-                "--profiles-dir",
-                ".",
-                "--select",
-                "+int_training_examples_labelled",
-                "--vars",
-                json.dumps({"transactions_path": str(path), "max_training_rows": 0}),
-            ],
-            cwd=PROJECT_DIR,
-            env=env,
-            check=True,
+        run_dbt(
+            ["run", "--quiet", "--select", "+int_training_examples_labelled"],
+            {"transactions_path": str(path), "max_training_rows": 0},
+            database,
+            folder,
         )
     return database
 

@@ -176,6 +176,11 @@ def base_spend(forecasts: pd.DataFrame) -> np.ndarray:
     return np.maximum(forecasts["btyd_expected_spend"].to_numpy(dtype=float), MIN_BASE_SPEND)
 
 
+def quantile_spend(prediction: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """A quantile booster's prediction (a quantile of actual over BTYD) as spend: never negative."""
+    return np.maximum(prediction, 0.0) * base
+
+
 def model_matrix(frame: pd.DataFrame, btyd: pd.DataFrame, window_days: np.ndarray) -> pd.DataFrame:
     """The boosters' input: SQL features, BTYD forecasts and the window length, as float32."""
     require_columns(frame, SQL_FEATURES, "the feature frame")

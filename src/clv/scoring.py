@@ -17,7 +17,13 @@ import pandas as pd
 import pyarrow as pa
 
 from clv.btyd import BtydModel
-from clv.features import base_spend, btyd_forecasts, model_matrix, require_columns
+from clv.features import (
+    base_spend,
+    btyd_forecasts,
+    model_matrix,
+    quantile_spend,
+    require_columns,
+)
 
 KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
 
@@ -109,7 +115,7 @@ def score_frame(
     spend_base = base_spend(base)
     quantiles = np.column_stack(
         [
-            np.maximum(booster.predict(matrix), 0.0) * spend_base * scale
+            quantile_spend(booster.predict(matrix), spend_base) * scale
             for _, booster, scale in model.quantiles
         ]
     )

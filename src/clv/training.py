@@ -41,6 +41,7 @@ from clv.features import (
     btyd_forecasts,
     fit_btyd_on,
     model_matrix,
+    quantile_spend,
     require_columns,
 )
 
@@ -309,9 +310,9 @@ def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingRe
         )
         scale = 1.0
         if recalibrate:
-            predicted = (
-                np.maximum(booster.predict(prepared.matrix.iloc[valid_rows], num_iteration=best), 0)
-                * prepared.base_spend[valid_rows]
+            predicted = quantile_spend(
+                booster.predict(prepared.matrix.iloc[valid_rows], num_iteration=best),
+                prepared.base_spend[valid_rows],
             )
             scale = calibration_scale(prepared.label[valid_rows], predicted, level)
         boosters.append(

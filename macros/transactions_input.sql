@@ -1,17 +1,106 @@
 {#
-    What the project knows about the input file: which of its columns map onto
-    ours, and the one-sentence errors a user sees when the file or a required
-    column is missing. How it is read is the source's external_location.
+    What the project knows about the input file(s) and how it reads them. The
+    reader never guesses: the CSV dialect is the one the vars name (`csv_delimiter`,
+    `input_encoding`, `max_line_bytes`), each file's header is read on its own, and
+    a line that cannot be split into the header's fields is quarantined by
+    stg_transactions__unreadable_rows, never patched up. Every refusal is one
+    sentence that names the file, the line or the column, and the var that fixes it.
 #}
 
+{#- Characters trimmed from both ends of an id: every Unicode space, not only ' '. -#}
+{% macro unicode_whitespace() -%}
+    {{- return(' \t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff') -}}
+{%- endmacro %}
+
+
+{% macro transactions_file_format(path) -%}
+    {%- set lowered = path | lower -%}
+    {{- return('parquet' if lowered.endswith('.parquet') or lowered.endswith('.pq') else 'csv') -}}
+{%- endmacro %}
+
+
+{#- The read_csv options every read of the input shares, so all reads skip the same lines. -#}
+{% macro csv_dialect() -%}
+    delim = {{ sql_string(var('csv_delimiter')) }},
+    quote = '"',
+    escape = '"',
+    encoding = {{ sql_string(var('input_encoding')) }},
+    max_line_size = {{ number_var('max_line_bytes', whole=true) }}
+{%- endmacro %}
+
+
+{#- Column names from the first line of one CSV file, parsed with the input's dialect. -#}
+{% macro csv_header(file) %}
+    {%- set width = 1024 -%}
+    {%- set placeholders = [] -%}
+    {%- for position in range(1, width + 1) -%}
+        {%- do placeholders.append("'f" ~ position ~ "': 'varchar'") -%}
+    {%- endfor -%}
+    {%- set header = run_query(
+        "drop table if exists temp.clv_header_errors;"
+        ~ " drop table if exists temp.clv_header_scans;"
+        ~ " create or replace temp table clv_header as select * from read_csv("
+        ~ sql_string(file) ~ ", header = false, auto_detect = false, null_padding = true, parallel = false,"
+        ~ " columns = {" ~ placeholders | join(', ') ~ "}, "
+        ~ csv_dialect()
+        ~ ", store_rejects = true, rejects_table = 'clv_header_errors', rejects_scan = 'clv_header_scans') limit 1;"
+        ~ " select (select min(error_type) from temp.clv_header_errors where line = 1), * from clv_header"
+    ) -%}
+    {%- if header.rows | length == 0 -%}
+        {{ exceptions.raise_compiler_error(
+            file ~ " is empty: it has no header line naming its columns."
+        ) }}
+    {%- endif -%}
+    {%- set row = header.rows[0] -%}
+    {%- if row[0] in ('INVALID ENCODING', 'INVALID UNICODE') -%}
+        {{ exceptions.raise_compiler_error(
+            file ~ " is not " ~ var('input_encoding') ~ " text (line 1 does not decode):"
+            ~ " set the var input_encoding to the file's encoding (utf-8, utf-16 or latin-1)."
+        ) }}
+    {%- elif row[0] == 'TOO MANY COLUMNS' -%}
+        {{ exceptions.raise_compiler_error(
+            "The header of " ~ file ~ " has more than " ~ width ~ " columns; keep only the columns the forecast needs."
+        ) }}
+    {%- elif row[0] -%}
+        {{ exceptions.raise_compiler_error(
+            "The header line of " ~ file ~ " cannot be read (" ~ row[0] | lower
+            ~ "); check the vars csv_delimiter, input_encoding and max_line_bytes."
+        ) }}
+    {%- endif -%}
+    {%- set names = row.values()[1:] | reject('none') | list -%}
+    {%- if '\x00' in names | join('') -%}
+        {{ exceptions.raise_compiler_error(
+            file ~ " holds NUL bytes, as UTF-16 text does: set the var input_encoding to utf-16."
+        ) }}
+    {%- endif -%}
+    {%- for name in names -%}
+        {%- if names[:loop.index0] | select('equalto', name) | list -%}
+            {{ exceptions.raise_compiler_error(
+                "The header of " ~ file ~ " names the column '" ~ name ~ "' twice; give each column its own name."
+            ) }}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(names) }}
+{% endmacro %}
+
+
+{#- Column names of one Parquet file. -#}
+{% macro parquet_header(file) %}
+    {%- set described = run_query("describe select * from read_parquet(" ~ sql_string(file) ~ ")") -%}
+    {{ return(described.columns[0].values() | list) }}
+{% endmacro %}
+
+
 {#
-    Returns {'path', 'file_count', 'columns', 'mapped'} where mapped maps our
-    column names onto the file's, optional ones only when the file has them.
-    Fails the build with one clear sentence when the file or a required column
-    is missing. At parse time (execute is false) nothing is read.
+    Returns {'path', 'format', 'files', 'columns', 'mapped', 'groups'}: the files the
+    var transactions_path matches, every column name any of them has, our column
+    names mapped onto the file's (optional ones only when the files have them), and
+    the files grouped by identical header (each group is read with its own columns).
+    At parse time (execute is false) nothing is read.
 #}
 {% macro transactions_input() %}
-    {%- set path = var('transactions_path') -%}
+    {%- set path = var('transactions_path') | string -%}
+    {%- set format = transactions_file_format(path) -%}
     {%- set required = {
         'customer_id': var('customer_id_column'),
         'transaction_date': var('transaction_date_column'),
@@ -22,47 +111,164 @@
         'transaction_id': var('transaction_id_column'),
     } -%}
     {%- if not execute -%}
-        {{ return({'path': path, 'file_count': 1, 'columns': [], 'mapped': required}) }}
+        {{ return({'path': path, 'format': format, 'files': [path], 'columns': [],
+                   'mapped': required, 'groups': []}) }}
     {%- endif -%}
 
-    {%- set file_count = run_query("select count(*) from glob('" ~ path ~ "')").columns[0].values()[0] -%}
-    {%- if file_count == 0 -%}
+    {%- set files = run_query("select file from glob(" ~ sql_string(path) ~ ") order by file").columns[0].values() | list -%}
+    {%- if not files -%}
+        {%- set inside = run_query("select count(*) from glob(" ~ sql_string(path.rstrip('/') ~ '/*') ~ ")").columns[0].values()[0] -%}
+        {%- if inside -%}
+            {{ exceptions.raise_compiler_error(
+                "The var transactions_path names the folder " ~ path ~ ", not a file:"
+                ~ " name its files instead, e.g. " ~ path.rstrip('/') ~ "/*." ~ format ~ "."
+            ) }}
+        {%- endif -%}
         {{ exceptions.raise_compiler_error(
             "Transactions file not found: " ~ path
             ~ " (set the var transactions_path to a CSV or Parquet file, or a glob of them)."
         ) }}
     {%- endif -%}
 
-    {%- set described = run_query(
-        "describe select * from " ~ source('transactions', 'raw_transactions') ~ " limit 0"
-    ) -%}
-    {%- set columns = described.columns[0].values() | reject('equalto', 'filename') | list -%}
+    {%- set groups = {} -%}
+    {%- set headers = {} -%}
+    {%- for file in files -%}
+        {%- set names = parquet_header(file) if format == 'parquet' else csv_header(file) -%}
+        {%- do headers.update({file: names}) -%}
+        {%- set key = names | join('\x1f') -%}
+        {%- if key not in groups -%}
+            {%- do groups.update({key: {'columns': names, 'files': []}}) -%}
+        {%- endif -%}
+        {%- do groups[key]['files'].append(file) -%}
+    {%- endfor -%}
 
     {%- set mapped = {} -%}
     {%- for ours, theirs in required.items() -%}
-        {%- if theirs not in columns -%}
+        {%- for file in files if theirs not in headers[file] -%}
+            {%- set columns = headers[file] -%}
+            {#- One column that holds another separator: the file is not comma-separated. -#}
+            {%- set separators = [';', '\t', '|', ','] | reject('equalto', var('csv_delimiter'))
+                | select('in', columns[0]) | list if columns | length == 1 else [] -%}
             {{ exceptions.raise_compiler_error(
                 "Required column '" ~ theirs ~ "' (var " ~ ours ~ "_column) is missing from "
-                ~ path ~ ", which has the columns: " ~ columns | join(', ') ~ "."
+                ~ file ~ ", which has the columns: " ~ columns | join(', ') ~ "."
+                ~ (" Its header looks " ~ separators[0] | tojson ~ "-separated: set the var csv_delimiter to "
+                   ~ separators[0] | tojson ~ "." if separators else "")
             ) }}
-        {%- endif -%}
+        {%- endfor -%}
         {%- do mapped.update({ours: theirs}) -%}
     {%- endfor -%}
-    {%- for ours, theirs in optional.items() -%}
-        {%- if theirs and theirs in columns -%}
+    {%- for ours, theirs in optional.items() if theirs -%}
+        {%- set with_it = [] -%}
+        {%- set without_it = [] -%}
+        {%- for file in files -%}
+            {%- do (with_it if theirs in headers[file] else without_it).append(file) -%}
+        {%- endfor -%}
+        {%- if with_it and without_it -%}
+            {{ exceptions.raise_compiler_error(
+                "The column '" ~ theirs ~ "' (var " ~ ours ~ "_column) is in " ~ with_it[0]
+                ~ " but not in " ~ without_it[0] ~ ": give every file the same columns,"
+                ~ " or set the var " ~ ours ~ "_column to null to ignore the column."
+            ) }}
+        {%- endif -%}
+        {%- if with_it -%}
             {%- do mapped.update({ours: theirs}) -%}
         {%- endif -%}
     {%- endfor -%}
 
-    {{ return({'path': path, 'file_count': file_count, 'columns': columns, 'mapped': mapped}) }}
+    {%- set columns = [] -%}
+    {%- for group in groups.values() -%}
+        {%- for name in group.columns if name not in columns -%}
+            {%- do columns.append(name) -%}
+        {%- endfor -%}
+    {%- endfor -%}
+    {{ return({'path': path, 'format': format, 'files': files, 'columns': columns,
+               'mapped': mapped, 'groups': groups.values() | list}) }}
+{% endmacro %}
+
+
+{#
+    SQL that reads every row of the input as text, plus `filename`. With
+    quarantine=false, lines the reader cannot split are skipped (ignore_errors);
+    with quarantine=true the same lines are recorded in the temporary tables
+    clv_reject_errors / clv_reject_scans for stg_transactions__unreadable_rows.
+    Both use the same dialect, so they agree on which lines those are.
+#}
+{% macro read_transactions(input, quarantine=false) %}
+    {%- if not execute -%}
+        {{ return("(select null as filename)") }}
+    {%- endif -%}
+    {%- if input.format == 'parquet' -%}
+        {{ return("(select * from read_parquet(" ~ sql_string_list(input.files) ~ ", union_by_name = true, filename = true))") }}
+    {%- endif -%}
+    {%- set on_error = "store_rejects = true, rejects_table = 'clv_reject_errors', rejects_scan = 'clv_reject_scans'"
+        if quarantine else "ignore_errors = true" -%}
+    {%- set reads = [] -%}
+    {%- for group in input.groups -%}
+        {%- set columns = [] -%}
+        {%- for name in group.columns -%}
+            {%- do columns.append(sql_string(name) ~ ": 'varchar'") -%}
+        {%- endfor -%}
+        {%- do reads.append(
+            "select * from read_csv(\n" ~ sql_string_list(group.files)
+            ~ ",\nheader = true, auto_detect = false, filename = true,\ncolumns = {"
+            ~ columns | join(",\n") ~ "},\n" ~ csv_dialect() ~ ",\n" ~ on_error ~ "\n)"
+        ) -%}
+    {%- endfor -%}
+    {{ return("(\n" ~ reads | join("\nunion all by name\n") ~ "\n)") }}
 {% endmacro %}
 
 
 {#- The rejection boundary: rows dated after this are quarantined. -#}
 {% macro as_of_date_or_run_date() %}
-    {%- if var('as_of_date') -%}
-        cast('{{ var("as_of_date") }}' as date)
+    {%- set as_of_date = date_var('as_of_date') -%}
+    {%- if as_of_date -%}
+        {{ as_of_date }}
     {%- else -%}
         cast({{ dbt.current_timestamp() }} as date)
     {%- endif -%}
+{% endmacro %}
+
+
+{#- Pre-hook of stg_transactions__unreadable_rows: one read of the input that records the lines it cannot split. -#}
+{% macro read_transactions_for_quarantine() %}
+    {%- set input = transactions_input() -%}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    drop table if exists temp.clv_reject_errors;
+    drop table if exists temp.clv_reject_scans;
+    {%- if input.format == 'csv' %}
+    {#- Every column is counted: DuckDB decodes only the columns a query reads, and
+        a line that does not decode must be found wherever it is. -#}
+    select count(columns(*)) from {{ read_transactions(input, quarantine=true) }}
+    {%- else %}
+    {#- The columns of DuckDB's rejects tables that the model reads, and no rows. #}
+    create temp table clv_reject_errors (
+        scan_id ubigint, file_id ubigint, line ubigint, error_type varchar,
+        csv_line varchar, error_message varchar
+    );
+    create temp table clv_reject_scans (scan_id ubigint, file_id ubigint, file_path varchar)
+    {%- endif %}
+{% endmacro %}
+
+
+{#- Post-hook of stg_transactions__unreadable_rows: a line that does not decode refuses the file. -#}
+{% macro refuse_undecodable_input(relation) %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select source_file, source_line_number, count(*) over () from " ~ relation
+        ~ " where rejection_reason = 'undecodable_line' order by source_file, source_line_number limit 1"
+    ) -%}
+    {%- if found.rows | length > 0 -%}
+        {%- set row = found.rows[0] -%}
+        {{ exceptions.raise_compiler_error(
+            row[0] ~ " is not " ~ var('input_encoding') ~ " text: line " ~ row[1]
+            ~ (" and " ~ (row[2] - 1) ~ " more lines do" if row[2] > 1 else " does") ~ " not decode."
+            ~ " Set the var input_encoding to the file's encoding (utf-8, utf-16 or latin-1)."
+        ) }}
+    {%- endif -%}
+    {{ return('') }}
 {% endmacro %}

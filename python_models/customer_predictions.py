@@ -25,8 +25,10 @@ def model(dbt, session):
     # Model texts are large: load only the chosen version's rows.
     versions = [row[0] for row in registry.select("model_version").distinct().fetchall()]
     version = version or max(versions, default=None)
+    # The version comes from a var: compared as a value, never pasted into SQL.
+    chosen = duckdb.ColumnExpression("model_version") == duckdb.ConstantExpression(version)
     scoring_model = ScoringModel.from_registry(
-        registry.filter(f"model_version = '{version}'").df(), version, known_versions=versions
+        registry.filter(chosen).df(), version, known_versions=versions
     )
 
     features = dbt.ref("int_customer_features_as_of_date")

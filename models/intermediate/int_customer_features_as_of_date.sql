@@ -4,8 +4,10 @@
     already rejected anything later than the run date, so the latest valid
     date is the right default).
 -#}
-{%- if var('as_of_date') %}
-    {%- set as_of_date_expression = "min(cast('" ~ var('as_of_date') ~ "' as date))" %}
+{{ config(post_hook="{{ refuse_input_without_customers(this) }}") }}
+
+{%- if date_var('as_of_date') %}
+    {%- set as_of_date_expression = 'min(' ~ date_var('as_of_date') ~ ')' %}
 {%- else %}
     {%- set as_of_date_expression = 'max(transaction_date)' %}
 {%- endif %}
@@ -23,7 +25,7 @@ forecast_settings as (
     -- One row; min() keeps it one row when the date comes from the var.
     select
         {{ as_of_date_expression }} as cutoff_date,
-        {{ var('horizon_days') }} as horizon_days
+        {{ number_var('horizon_days', whole=true) }} as horizon_days
     from customer_days
 
 ),

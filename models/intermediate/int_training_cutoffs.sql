@@ -9,7 +9,9 @@
     anchor), so the most recent cutoffs have windows shorter than the horizon:
     that is how a history shorter than twice the horizon still yields examples.
 -#}
-{%- set step_back_days = '-steps.step * ' ~ var('training_cutoff_step_days') %}
+{{ config(post_hook="{{ refuse_history_too_short_to_train(this, ref('int_customer_features_as_of_date')) }}") }}
+
+{%- set step_back_days = '-steps.step * ' ~ number_var('training_cutoff_step_days', whole=true) %}
 
 with
 
@@ -55,7 +57,7 @@ anchors as (
 
 steps as (
 
-    {{ integer_series(var('training_cutoffs')) }}
+    {{ integer_series(number_var('training_cutoffs', whole=true)) }}
 
 ),
 
@@ -124,9 +126,9 @@ final as (
         horizon_days
     from windows
     where
-        label_window_days >= {{ var('min_label_window_days') }}
+        label_window_days >= {{ number_var('min_label_window_days', whole=true) }}
         and {{ dbt.datediff('first_transaction_date', 'cutoff_date', 'day') }}
-        >= {{ var('min_training_history_days') }}
+        >= {{ number_var('min_training_history_days', whole=true) }}
 
 )
 

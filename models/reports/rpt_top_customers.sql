@@ -48,4 +48,4 @@ final as (
 )
 
 select * from final
-where value_rank <= {{ var('report_top_customers') }}
+where value_rank <= {{ number_var('report_top_customers', whole=true) }}

@@ -7,6 +7,16 @@ is assembled beside it and swapped in at the end, so a failed run never leaves a
 that looks complete. With --publish-redis, the forecasts then go to Redis for the live
 app; if Redis fails, DIR and the warehouse are already complete and the previously
 published version keeps being served.
+
+DIR must be a new folder, an empty one, or one that clv run wrote before: each output
+folder holds a file .clv-output listing what the tool wrote, and a folder holding
+anything else is refused. The warehouse (CLV_DUCKDB_PATH, default data/warehouse.duckdb)
+must be a DuckDB file outside DIR and not one of the input files. These checks run
+before dbt starts.
+
+Exit codes: 0 done; 1 the run was refused or failed (one line on stderr says why;
+with --publish-redis, DIR and the warehouse may already be complete); 2 wrong
+command-line usage.
 """
 
 from __future__ import annotations
@@ -16,12 +26,14 @@ import datetime as dt
 import glob
 import json
 import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+
+from clv import output_folder, settings
+from clv.output_folder import RefusedPath
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_DATABASE = PROJECT_DIR / "data" / "warehouse.duckdb"
@@ -96,25 +108,37 @@ class Progress:
 def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
     import yaml
 
-    variables = yaml.safe_load(args.vars) or {}
-    if not isinstance(variables, dict):
+    example = "'{amount_column: total}'"
+    try:
+        variables = yaml.safe_load(args.vars)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "unreadable"
         raise RunError(
-            f"--vars must be a mapping such as '{{amount_column: total}}', got {args.vars!r}"
-        )
+            f"--vars is not valid YAML ({problem}): write a mapping such as {example}"
+        ) from error
+    variables = {} if variables is None else variables
+    if not isinstance(variables, dict):
+        raise RunError(f"--vars must be a mapping such as {example}, got {args.vars!r}")
     variables.update(
         {"transactions_path": str(Path(args.input).resolve()), "output_dir": str(output_dir)}
     )
-    if args.as_of:
-        try:
-            dt.date.fromisoformat(args.as_of)
-        except ValueError as error:
-            raise RunError(f"--as-of must be a date like 2026-06-30, got {args.as_of!r}") from error
-        variables["as_of_date"] = args.as_of
-    if args.horizon_days is not None:
-        if args.horizon_days < 1:
-            raise RunError(f"--horizon-days must be at least 1, got {args.horizon_days}")
-        variables["horizon_days"] = args.horizon_days
+    # A flag and the var it sets share one rule, and the flag wins.
+    flags = {"as_of_date": args.as_of, "horizon_days": args.horizon_days}
+    try:
+        variables = settings.check_vars(variables, project_var_defaults())
+        for name, value in flags.items():
+            if value is not None:
+                variables[name] = settings.check_value(name, value, settings.FLAGS[name])
+    except settings.SettingsError as error:
+        raise RunError(str(error)) from error
     return variables
+
+
+def project_var_defaults() -> dict:
+    import yaml
+
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    return project.get("vars", {})
 
 
 HEADER_LINES = ("Compilation Error", "Runtime Error", "Database Error", ">", "compiled code at")
@@ -221,16 +245,6 @@ def export_outputs(
     return summary
 
 
-def swap_into_place(staging: Path, output: Path) -> None:
-    """Replace output by staging with two renames; the old folder is removed afterwards."""
-    previous = output.with_name(f".{output.name}.previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if output.exists():
-        output.rename(previous)
-    staging.rename(output)
-    shutil.rmtree(previous, ignore_errors=True)
-
-
 def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
     import duckdb
 
@@ -263,36 +277,60 @@ def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
     )
 
 
+def input_files(pattern: str) -> list[Path]:
+    paths = sorted(Path(name).resolve() for name in glob.glob(pattern))
+    if not paths:
+        raise RunError(f"input file not found: {pattern}")
+    return paths
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.time()
     output = Path(args.output).resolve()
-    staging = output.with_name(f".{output.name}.partial")
     database = Path(os.environ.get("CLV_DUCKDB_PATH", DEFAULT_DATABASE)).resolve()
     os.environ["CLV_DUCKDB_PATH"] = str(database)
+    staging = None
     try:
-        if not glob.glob(args.input):
-            raise RunError(f"input file not found: {args.input}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        # Everything that can be refused is refused here, before anything is written.
+        inputs = input_files(args.input)
+        variables = dbt_vars(args, output)
+        output_folder.check_output_folder(output, inputs)
+        output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
+        staging = output_folder.make_staging(output)
         database.parent.mkdir(parents=True, exist_ok=True)
         mode = "scoring with the latest registered model" if args.score_only else "full build"
         print(f"clv run: {mode} of {args.input} into {output}", flush=True)
         progress = Progress()
-        variables = dbt_vars(args, staging)
-        run_dbt(args, variables, progress)
-        # run.json records the folder the outputs end up in, not the staging one.
-        summary = export_outputs(
-            database, staging, {**variables, "output_dir": str(output)}, progress, started
-        )
-        swap_into_place(staging, output)
+        # dbt writes into the staging folder; run.json records the folder the outputs
+        # end up in.
+        run_dbt(args, {**variables, "output_dir": str(staging)}, progress)
+        summary = export_outputs(database, staging, variables, progress, started)
+        output_folder.write_marker(staging)
+        try:  # again: the folder may have changed during the run
+            output_folder.check_output_folder(output, inputs)
+        except RefusedPath as error:
+            kept, staging = staging, None  # the results stay where the user can find them
+            raise RunError(f"{error}; the results of this run are in {kept}") from error
+        try:
+            kept = output_folder.swap_into_place(staging, output)
+        except OSError as error:
+            raise RunError(f"could not move the results into {output}: {error}") from error
+        if kept is not None:
+            print(
+                f"clv run: the previous {output} now holds files clv did not write,"
+                f" so it was kept as {kept}",
+                file=sys.stderr,
+            )
         print(
             f"done: {summary['customers']:,} customers forecast at {summary['as_of_date']}"
             f" with model {summary['model_version']}; results in {output}"
         )
         if args.publish_redis is not None:
             publish(args.publish_redis, args.redis_prefix, database, summary)
-    except RunError as error:
-        shutil.rmtree(staging, ignore_errors=True)
+    except (RunError, RefusedPath) as error:
         print(f"clv run failed: {error}", file=sys.stderr)
         return 1
+    finally:
+        if staging is not None and staging.exists():
+            output_folder.discard_staging(staging)
     return 0

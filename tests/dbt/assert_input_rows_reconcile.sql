@@ -1,11 +1,23 @@
 -- Every input row is either a valid transaction or a rejected one: none vanish,
--- none are counted twice. Returns a row (a failure) when the counts disagree.
+-- none are counted twice. The rows are counted by a read of their own: the rows
+-- the reader can split, plus the lines it cannot (stg_transactions__unreadable_rows).
+-- Returns a row (a failure) when the counts disagree.
+{%- set input = transactions_input() %}
+{%- do source('transactions', 'raw_transactions') %}
+
 with
 
-raw_transactions as (
+readable_rows as (
 
     select count(*) as row_count
-    from {{ source('transactions', 'raw_transactions') }}
+    from {{ read_transactions(input) }}
+
+),
+
+unreadable_rows as (
+
+    select count(*) as row_count
+    from {{ ref('stg_transactions__unreadable_rows') }}
 
 ),
 
@@ -26,10 +38,11 @@ rejected_transactions as (
 final as (
 
     select
-        raw_transactions.row_count as raw_rows,
         valid_transactions.row_count as valid_rows,
-        rejected_transactions.row_count as rejected_rows
-    from raw_transactions
+        rejected_transactions.row_count as rejected_rows,
+        readable_rows.row_count + unreadable_rows.row_count as raw_rows
+    from readable_rows
+    cross join unreadable_rows
     cross join valid_transactions
     cross join rejected_transactions
 

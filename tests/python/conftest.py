@@ -12,6 +12,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from hypothesis import settings
+
+# Property tests: `ci` is the default (repeatable: derandomized), `thorough` for local runs
+# (HYPOTHESIS_PROFILE=thorough make test-python). Examples run whole dbt builds: no deadline.
+settings.register_profile("ci", max_examples=8, derandomize=True, deadline=None)
+settings.register_profile("thorough", max_examples=60, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).parent / "dbt"

@@ -1,12 +1,20 @@
 {%- set input = transactions_input() %}
 {%- set mapped = input.mapped %}
+{#- The file is read by read_transactions(); this call only records the lineage. #}
+{%- do source('transactions', 'raw_transactions') %}
+-- The rows read here are the lines the reader can split; the others, and a refusal
+-- of a file that does not decode, come first:
+-- depends_on: {{ ref('stg_transactions__unreadable_rows') }}
 {%- set text_type = dbt.type_string() %}
+{#- An id that is blank after trimming every Unicode space, or a placeholder, is missing. #}
+{%- set id_whitespace = sql_string(unicode_whitespace()) %}
+{%- set missing_id_values = sql_string_tuple(var('missing_customer_id_values')) %}
 
 {#- The file's column as text, or null text for an optional column it lacks. #}
 {%- set raw = {} %}
 {%- for ours in ['customer_id', 'transaction_date', 'amount', 'quantity', 'transaction_id'] %}
     {%- if ours in mapped %}
-        {%- do raw.update({ours: 'cast("' ~ mapped[ours] ~ '" as ' ~ text_type ~ ')'}) %}
+        {%- do raw.update({ours: 'cast(' ~ sql_identifier(mapped[ours]) ~ ' as ' ~ text_type ~ ')'}) %}
     {%- else %}
         {%- do raw.update({ours: 'cast(null as ' ~ text_type ~ ')'}) %}
     {%- endif %}
@@ -47,7 +55,7 @@
     {%- set copy_number_by_content = '1' %}
 {%- endif %}
 
-{%- if input.file_count > 1 %}
+{%- if input.files | length > 1 %}
     {%- set row_number_in_file =
         'input_row_number - min(input_row_number) over (partition by source_file) + 1' %}
 {%- else %}
@@ -56,7 +64,7 @@
 
 {%- if var('transaction_date_format') %}
     {%- set parsed_timestamp =
-        "try_strptime(trim(transaction_date_raw), '" ~ var('transaction_date_format') ~ "')" %}
+        "try_strptime(trim(transaction_date_raw), " ~ sql_string(var('transaction_date_format')) ~ ")" %}
 {%- else %}
     {%- set parsed_timestamp = try_cast('transaction_date_raw', 'timestamp') %}
 {%- endif %}
@@ -69,7 +77,7 @@ file_rows as (
     select
         *,
         row_number() over () as input_row_number
-    from {{ source('transactions', 'raw_transactions') }}
+    from {{ read_transactions(input) }}
 
 ),
 
@@ -83,7 +91,11 @@ source_rows as (
         {{ raw.amount }} as amount_raw,
         {{ raw.quantity }} as quantity_raw,
         {{ raw.transaction_id }} as transaction_id_raw,
-        {{ 'row("' ~ input.columns | join('", "') ~ '")' }} as file_row
+        row(
+            {%- for name in input.columns %}
+                {{ sql_identifier(name) }}{{ ',' if not loop.last }}
+            {%- endfor %}
+        ) as file_row
     from file_rows
 
 ),
@@ -93,7 +105,10 @@ parsed as (
     select
         *,
         {{ row_number_in_file }} as source_row_number,
-        nullif(trim(customer_id_raw), '') as customer_id,
+        case
+            when trim(customer_id_raw, {{ id_whitespace }}) in {{ missing_id_values }} then null
+            else nullif(trim(customer_id_raw, {{ id_whitespace }}), '')
+        end as customer_id,
         {{ parsed_timestamp }} as transaction_at,
         {{ try_cast('amount_raw', 'double') }} as amount,
         {{ try_cast('quantity_raw', 'double') }} as quantity,
@@ -114,7 +129,7 @@ field_checks as (
             when nullif(trim(quantity_raw), '') is not null and quantity is null
                 then 'non_numeric_quantity'
             -- NaN and infinities parse as numbers but fail this test too.
-            when not (amount between {{ var('amount_min') }} and {{ var('amount_max') }})
+            when not (amount between {{ number_var('amount_min') }} and {{ number_var('amount_max') }})
                 then 'amount_out_of_bounds'
             when cast(transaction_at as date) > {{ as_of_date_or_run_date() }}
                 then 'after_as_of_date'

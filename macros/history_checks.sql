@@ -1,0 +1,75 @@
+{#
+    Refusals that say what the input holds, before any model is trained: an input
+    with no valid transaction, and a history too short to learn from. Run as
+    post-hooks, so the counts come from the table just built.
+#}
+
+{#- Post-hook of int_customer_features_as_of_date: at least one customer to forecast. -#}
+{% macro refuse_input_without_customers(features) %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set customers = run_query("select count(*) from " ~ features).columns[0].values()[0] -%}
+    {%- if customers > 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set path = var('transactions_path') -%}
+    {#- Upstream models found by name, not ref(): they are read only to explain a
+        refusal, and are no input of the features. -#}
+    {%- set rows = staging_relation('stg_transactions__rows') -%}
+    {%- set unreadable = staging_relation('stg_transactions__unreadable_rows') -%}
+    {%- set rejected = staging_relation('rejected_transactions') -%}
+    {%- set counts = run_query(
+        "select count(*), count(case when rejection_reason = 'after_as_of_date' then 1 end),"
+        ~ " min(case when rejection_reason = 'after_as_of_date' then transaction_date end)"
+        ~ " from " ~ rows
+    ).rows[0] -%}
+    {%- set unreadable = run_query("select count(*) from " ~ unreadable).columns[0].values()[0] -%}
+    {%- set rows = counts[0] + unreadable -%}
+    {%- if rows == 0 -%}
+        {%- set message = path ~ " holds a header and no transactions." -%}
+    {%- elif counts[1] == counts[0] and unreadable == 0 -%}
+        {%- set message = "No transaction in " ~ path ~ " is dated on or before the as-of date "
+            ~ (var('as_of_date') or 'today') ~ ": all " ~ rows ~ " are later (the earliest: "
+            ~ counts[2] ~ "). Set --as-of (var as_of_date) to a date inside the history." -%}
+    {%- else -%}
+        {%- set reasons = run_query(
+            "select rejection_reason, count(*) from " ~ rejected
+            ~ " group by rejection_reason order by count(*) desc, rejection_reason limit 1"
+        ).rows[0] -%}
+        {%- set message = "None of the " ~ rows ~ " rows of " ~ path ~ " is a valid transaction"
+            ~ " (the most common reason: " ~ reasons[0] ~ ", " ~ reasons[1] ~ (" row" if reasons[1] == 1 else " rows")
+            ~ "); see the table rejected_transactions." -%}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error(message) }}
+{% endmacro %}
+
+
+{% macro staging_relation(name) %}
+    {{ return(adapter.get_relation(database=target.database, schema=target.schema, identifier=name)) }}
+{% endmacro %}
+
+
+{#- Post-hook of int_training_cutoffs: the history must hold at least one production training cutoff. -#}
+{% macro refuse_history_too_short_to_train(cutoffs, features) %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set production = run_query(
+        "select count(*) from " ~ cutoffs ~ " where purpose = 'production'"
+    ).columns[0].values()[0] -%}
+    {%- if production > 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set span = run_query(
+        "select min(first_transaction_date), max(as_of_date) from " ~ features
+    ).rows[0] -%}
+    {%- set days = (span[1] - span[0]).days + 1 -%}
+    {%- set needed = var('min_training_history_days') + var('min_label_window_days') -%}
+    {{ exceptions.raise_compiler_error(
+        "The history in " ~ var('transactions_path') ~ " runs from " ~ span[0] ~ " to " ~ span[1]
+        ~ " (" ~ days ~ (" day" if days == 1 else " days") ~ "); training needs at least " ~ needed
+        ~ " days (vars min_training_history_days + min_label_window_days): give a longer history,"
+        ~ " or score with a registered model (--score-only)."
+    ) }}
+{% endmacro %}

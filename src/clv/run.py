@@ -101,7 +101,9 @@ class Progress:
             else 0.0
         )
         self.finished.append({"node": node.unique_id, "status": status, "seconds": seconds})
-        if node.resource_type == "model" or status in ("error", "fail", "warn"):
+        # What a failure skipped follows from the one line that says why it failed.
+        shown = node.resource_type == "model" and status in ("success", "error")
+        if shown or status in ("fail", "warn"):
             print(f"  {status:<8} {node.node_name:<45} {seconds:6.1f} s", flush=True)
 
 
@@ -111,8 +113,8 @@ def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
     example = "'{amount_column: total}'"
     try:
         variables = yaml.safe_load(args.vars)
-    except yaml.YAMLError as error:
-        problem = getattr(error, "problem", None) or "unreadable"
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: a date such as 2025-13-01
+        problem = getattr(error, "problem", None) or str(error) or "unreadable"
         raise RunError(
             f"--vars is not valid YAML ({problem}): write a mapping such as {example}"
         ) from error
@@ -139,6 +141,11 @@ def project_var_defaults() -> dict:
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
     return project.get("vars", {})
+
+
+def sql_string(path: Path) -> str:
+    """A path as a SQL string literal: the output folder's name may hold a quote."""
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 HEADER_LINES = ("Compilation Error", "Runtime Error", "Database Error", ">", "compiled code at")
@@ -175,7 +182,10 @@ def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> No
         str(PROJECT_DIR),
         "--vars",
         json.dumps(variables),
-        "--quiet",
+        # dbt's own console log repeats each error with its context; the progress
+        # lines and the one-line reason are what a user reads (logs/dbt.log has all).
+        "--log-level",
+        "none",
     ]
     if args.score_only:
         command += ["--selector", "score"]
@@ -198,9 +208,12 @@ def export_outputs(
             "select max(as_of_date), max(model_version), count(*) from customer_predictions"
         ).fetchall()
         connection.execute(
-            f"copy customer_predictions to '{staging / 'predictions.parquet'}' (format parquet)"
+            f"copy customer_predictions to {sql_string(staging / 'predictions.parquet')}"
+            " (format parquet)"
         )
-        connection.execute(f"copy customer_predictions to '{staging / 'predictions.csv'}' (header)")
+        connection.execute(
+            f"copy customer_predictions to {sql_string(staging / 'predictions.csv')} (header)"
+        )
         (staging / "reports").mkdir(exist_ok=True)
         tables = [
             name
@@ -212,7 +225,8 @@ def export_outputs(
         for name in tables:
             if name.startswith("rpt_"):
                 connection.execute(
-                    f"copy {name} to '{staging / 'reports' / name}.parquet' (format parquet)"
+                    f'copy "{name}" to {sql_string(staging / "reports" / f"{name}.parquet")}'
+                    " (format parquet)"
                 )
         row_counts = {
             name: connection.execute(f'select count(*) from "{name}"').fetchall()[0][0]

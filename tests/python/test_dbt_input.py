@@ -203,3 +203,176 @@ def test_short_history_still_yields_training_examples(run_dbt, tmp_path: Path) -
     assert len(windows) >= 6
     assert all(days < 270 for days, _, _ in windows)
     assert all(examples > 0 and spend > 0 for _, examples, spend in windows)
+
+
+HEADER = "transaction_id,customer_id,transaction_date,amount\n"
+
+
+def test_unreadable_lines_and_placeholder_ids_are_quarantined_with_their_line(
+    run_dbt, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.csv"
+    lines = [
+        "T1,C1,2025-01-01,10.00",
+        "T2,C2,2025-01-02,20.00,surplus",  # line 3: one field too many
+        "T3,C3,2025-01-03",  # line 4: one too few
+        *(
+            f"T{4 + i},{blank},2025-01-04,5.00"
+            for i, blank in enumerate(
+                ["NULL", "null", "None", "N/A", "NaN", "#N/A", "\t\t", "\u00a0", " \u3000"]
+            )
+        ),  # fmt: skip
+        f"T13,C13,2025-01-05,{'9' * 2100}",  # line 14: longer than max_line_bytes
+        'T14," C14\u00a0",2025-01-06,1.00',  # valid: the id is trimmed of every Unicode space
+        'T15,"C15,2025-01-07,3.00',  # line 16: an unterminated quote runs to the end
+    ]
+    path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    variables = {"transactions_path": str(path), "max_line_bytes": 2048, "as_of_date": "2025-12-31"}
+    result = run_dbt("build", "--select", "staging", variables=variables)
+    assert result.returncode == 0, result.output
+    rejected = result.query(
+        "select source_row_number, source_line_number, rejection_reason, customer_id_raw,"
+        " left(raw_line, 12) from rejected_transactions order by 2, 1"
+    )
+    placeholders = [
+        (row, None, "missing_customer_id", raw)
+        for row, raw in zip(
+            range(2, 11),
+            ["NULL", "null", "None", "N/A", "NaN", "#N/A", "\t\t", "\u00a0", " \u3000"],
+            strict=True,
+        )
+    ]  # row 1 is T1; the unreadable lines 3 and 4 are not rows
+    assert [row[:4] for row in rejected if row[1] is None] == placeholders
+    assert [(line, reason, text) for _, line, reason, _, text in rejected if line] == [
+        (3, "too_many_fields", "T2,C2,2025-0"),
+        (4, "too_few_fields", "T3,C3,2025-0"),
+        (14, "line_too_long", "T13,C13,2025"),
+        (16, "malformed_quotes", 'T15,"C15,202'),
+    ]
+    assert result.query("select customer_id from stg_transactions__transactions order by 1") == [
+        ("C1",),
+        ("C14",),
+    ]
+
+
+def refusal(run_dbt, path: Path, **variables) -> str:
+    """The build's one-sentence refusal (dbt's error line), asserting it failed cleanly."""
+    result = run_dbt(
+        "build", "--select", "+int_training_cutoffs",
+        variables={"transactions_path": str(path), **variables},
+    )  # fmt: skip
+    assert result.returncode != 0, result.output
+    assert "Traceback" not in result.output
+    return result.output
+
+
+def test_encodings_are_named_never_guessed(run_dbt, tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(
+        (HEADER + "T1,C1,2025-01-01,1.00\nT2,Zoé,2025-01-02,2.00\n").encode("latin-1")
+    )
+    assert (
+        f"{latin} is not utf-8 text: line 3 does not decode. Set the var input_encoding"
+        in refusal(run_dbt, latin)
+    )
+    utf16 = tmp_path / "utf16.csv"
+    utf16.write_text(HEADER + "T1,C1,2025-01-01,1.00\n", encoding="utf-16")
+    assert (
+        f"{utf16} holds NUL bytes, as UTF-16 text does: set the var input_encoding to utf-16"
+        in (refusal(run_dbt, utf16))
+    )
+    read = run_dbt(
+        "build", "--select", "staging",
+        variables={"transactions_path": str(latin), "input_encoding": "latin-1"},
+    )  # fmt: skip
+    assert read.returncode == 0, read.output
+    assert read.query("select customer_id from stg_transactions__transactions order by 1") == [
+        ("C1",),
+        ("Zoé",),
+    ]
+
+
+def test_inputs_that_hold_nothing_to_forecast_say_what_they_hold(run_dbt, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert f"{empty} is empty: it has no header line naming its columns." in refusal(run_dbt, empty)
+
+    header_only = tmp_path / "header_only.csv"
+    header_only.write_text(HEADER)
+    assert f"{header_only} holds a header and no transactions." in refusal(run_dbt, header_only)
+
+    one_day = tmp_path / "one_day.csv"
+    one_day.write_text(HEADER + "T1,C1,2025-03-01,1.00\nT2,C2,2025-03-01,2.00\n")
+    assert (
+        f"The history in {one_day} runs from 2025-03-01 to 2025-03-01 (1 day); training needs"
+        " at least 60 days" in refusal(run_dbt, one_day)
+    )
+    assert (
+        f"No transaction in {one_day} is dated on or before the as-of date 2020-01-01: all 2 are"
+        " later (the earliest: 2025-03-01)" in refusal(run_dbt, one_day, as_of_date="2020-01-01")
+    )
+
+
+def test_files_that_do_not_fit_the_settings_are_named(run_dbt, tmp_path: Path) -> None:
+    semicolons = tmp_path / "semicolons.csv"
+    semicolons.write_text(HEADER.replace(",", ";") + "T1;C1;2025-01-01;1.00\n")
+    assert 'Its header looks ";"-separated: set the var csv_delimiter to ";".' in refusal(
+        run_dbt, semicolons
+    )
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    (folder / "january.csv").write_text(HEADER + "T1,C1,2025-01-01,1.00\n")
+    assert f"The var transactions_path names the folder {folder}, not a file" in refusal(
+        run_dbt, folder
+    )
+
+    (folder / "february.csv").write_text(
+        "transaction_id,customer_id,transaction_date,amount,quantity\nT2,C1,2025-02-01,1.00,2\n"
+    )
+    assert (
+        f"The column 'quantity' (var quantity_column) is in {folder / 'february.csv'} but not in"
+        f" {folder / 'january.csv'}" in refusal(run_dbt, folder / "*.csv")
+    )
+
+
+def test_quotes_and_semicolons_in_paths_columns_and_formats_stay_data(
+    run_dbt, tmp_path: Path
+) -> None:
+    """Every var that reaches SQL as text, given a quote and a semicolon at once."""
+    folder = tmp_path / "it's; here"
+    folder.mkdir()
+    path = folder / "export.csv"
+    path.write_text(
+        '"id"";x",\'customer;\',"day""s",amount\n'
+        "T1,C1,01'01;2025,1.00\n"
+        "T2,'; drop table x; --,01'02;2025,2.00\n"
+    )
+    result = run_dbt(
+        "build", "--select", "staging",
+        variables={
+            "transactions_path": str(path),
+            "transaction_id_column": 'id";x',
+            "customer_id_column": "'customer;'",
+            "transaction_date_column": 'day"s',
+            "transaction_date_format": "%d'%m;%Y",
+            "missing_customer_id_values": ["'; drop table x; --"],
+            "as_of_date": "2025-12-31",
+        },
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert result.query(
+        "select transaction_id, customer_id, transaction_date from stg_transactions__transactions"
+    ) == [("T1", "C1", dt.date(2025, 1, 1))]
+    assert result.query("select rejection_reason from rejected_transactions") == [
+        ("missing_customer_id",)
+    ]
+
+
+def test_a_numeric_var_that_is_not_a_number_is_refused_by_plain_dbt(
+    run_dbt, tmp_path: Path
+) -> None:
+    path = tmp_path / "export.csv"
+    path.write_text(HEADER + "T1,C1,2025-01-01,1.00\n")
+    output = refusal(run_dbt, path, amount_min="0; drop table x")
+    assert 'The var amount_min must be a number, got "0; drop table x".' in output

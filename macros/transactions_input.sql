@@ -7,9 +7,15 @@
     sentence that names the file, the line or the column, and the var that fixes it.
 #}
 
-{#- Characters trimmed from both ends of an id: every Unicode space, not only ' '. -#}
-{% macro unicode_whitespace() -%}
-    {{- return(' \t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u200b\u2028\u2029\u202f\u205f\u3000\ufeff') -}}
+{#-
+    The expression with every Unicode space trimmed from both ends (tab, no-break
+    space, ideographic space, zero-width space, BOM, ...), not only ' '. A regular
+    expression: DuckDB's trim() with a list of characters costs 3x the whole
+    features build on ten million rows (benchmarks/features_vs_duckdb.py).
+-#}
+{% macro trim_unicode_whitespace(expression) -%}
+    {%- set space = '[\\s\\p{Z}\\x{0b}\\x{85}\\x{200b}\\x{feff}]' -%}
+    regexp_replace({{ expression }}, '^{{ space }}+|{{ space }}+$', '', 'g')
 {%- endmacro %}
 
 

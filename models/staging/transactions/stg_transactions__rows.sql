@@ -7,7 +7,6 @@
 -- depends_on: {{ ref('stg_transactions__unreadable_rows') }}
 {%- set text_type = dbt.type_string() %}
 {#- An id that is blank after trimming every Unicode space, or a placeholder, is missing. #}
-{%- set id_whitespace = sql_string(unicode_whitespace()) %}
 {%- set missing_id_values = sql_string_tuple(var('missing_customer_id_values')) %}
 
 {#- The file's column as text, or null text for an optional column it lacks. #}
@@ -87,6 +86,7 @@ source_rows as (
         input_row_number,
         filename as source_file,
         {{ raw.customer_id }} as customer_id_raw,
+        {{ trim_unicode_whitespace(raw.customer_id) }} as customer_id_trimmed,
         {{ raw.transaction_date }} as transaction_date_raw,
         {{ raw.amount }} as amount_raw,
         {{ raw.quantity }} as quantity_raw,
@@ -106,8 +106,8 @@ parsed as (
         *,
         {{ row_number_in_file }} as source_row_number,
         case
-            when trim(customer_id_raw, {{ id_whitespace }}) in {{ missing_id_values }} then null
-            else nullif(trim(customer_id_raw, {{ id_whitespace }}), '')
+            when customer_id_trimmed in {{ missing_id_values }} then null
+            else nullif(customer_id_trimmed, '')
         end as customer_id,
         {{ parsed_timestamp }} as transaction_at,
         {{ try_cast('amount_raw', 'double') }} as amount,

@@ -5,15 +5,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from importlib import metadata
 
 from clv import generate, run
+
+ENVIRONMENT = """\
+environment variables:
+  CLV_DUCKDB_PATH  the warehouse file (default: data/warehouse.duckdb in the project)
+  REDIS_URL        where --publish-redis publishes when it is given no URL
+  CLV_DEBUG        set to 1 to see the traceback of an unexpected failure
+
+exit codes: 0 done; 1 the build failed; 2 bad usage or bad input; 3 the outputs are
+complete but publishing failed (see clv run --help)"""
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clv",
         description="Customer-value forecasting with dbt, DuckDB and LightGBM.",
+        epilog=ENVIRONMENT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"clv {metadata.version('clv')}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     generate.add_arguments(
         subcommands.add_parser(

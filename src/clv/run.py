@@ -14,9 +14,12 @@ anything else is refused. The warehouse (CLV_DUCKDB_PATH, default data/warehouse
 must be a DuckDB file outside DIR and not one of the input files. These checks run
 before dbt starts.
 
-Exit codes: 0 done; 1 the run was refused or failed (one line on stderr says why;
-with --publish-redis, DIR and the warehouse may already be complete); 2 wrong
-command-line usage.
+Exit codes (one line on stderr says why):
+  0  done
+  1  the build failed
+  2  bad usage or bad input: a missing file or column, a refused flag, var, output
+     folder or warehouse, an input with nothing to forecast; nothing was replaced
+  3  DIR and the warehouse are complete but publishing failed: rerun to publish
 """
 
 from __future__ import annotations
@@ -42,6 +45,20 @@ PUBLISH_BATCH_ROWS = 50_000
 
 class RunError(RuntimeError):
     """A failure already phrased for the user: one line, no traceback."""
+
+    exit_code = 1  # the build failed
+
+
+class InputRefused(RunError):
+    """The input, a flag, a var or a path cannot be used: nothing was built or replaced."""
+
+    exit_code = 2
+
+
+class PublishFailed(RunError):
+    """The output folder and the warehouse are complete; only publishing failed."""
+
+    exit_code = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,12 +132,12 @@ def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
         variables = yaml.safe_load(args.vars)
     except (yaml.YAMLError, ValueError) as error:  # ValueError: a date such as 2025-13-01
         problem = getattr(error, "problem", None) or str(error) or "unreadable"
-        raise RunError(
+        raise InputRefused(
             f"--vars is not valid YAML ({problem}): write a mapping such as {example}"
         ) from error
     variables = {} if variables is None else variables
     if not isinstance(variables, dict):
-        raise RunError(f"--vars must be a mapping such as {example}, got {args.vars!r}")
+        raise InputRefused(f"--vars must be a mapping such as {example}, got {args.vars!r}")
     variables.update(
         {"transactions_path": str(Path(args.input).resolve()), "output_dir": str(output_dir)}
     )
@@ -132,7 +149,7 @@ def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
             if value is not None:
                 variables[name] = settings.check_value(name, value, settings.FLAGS[name])
     except settings.SettingsError as error:
-        raise RunError(str(error)) from error
+        raise InputRefused(str(error)) from error
     return variables
 
 
@@ -191,7 +208,14 @@ def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> No
         command += ["--selector", "score"]
     result = dbtRunner(callbacks=[progress]).invoke(command)
     if not result.success:
-        raise RunError(failure_reason(result))
+        # The project's refusals of an input or a setting are compile-time errors
+        # raised before a model is built (macros transactions_input, refuse_*).
+        refused = any(
+            str(node.message or "").startswith("Compilation Error")
+            for node in getattr(result.result, "results", None) or []
+            if str(node.status) == "error"
+        )
+        raise (InputRefused if refused else RunError)(failure_reason(result))
 
 
 def export_outputs(
@@ -264,8 +288,6 @@ def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
 
     from clv.redis_publish import RedisPublishError, connect, publish_predictions
 
-    if not url:
-        raise RunError("--publish-redis needs a URL or the environment variable REDIS_URL")
     version = f"{summary['as_of_date']}_{summary['model_version']}"
     try:
         client = connect(url)
@@ -284,7 +306,7 @@ def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
                 },
             )
     except RedisPublishError as error:
-        raise RunError(f"publishing to Redis failed: {error}") from error
+        raise PublishFailed(f"publishing to Redis failed: {error}") from error
     print(
         f"published {result.customers:,} forecasts to Redis as version {result.version}"
         f" in {result.seconds:.1f} s (previous: {result.previous_version or 'none'})"
@@ -294,7 +316,7 @@ def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
 def input_files(pattern: str) -> list[Path]:
     paths = sorted(Path(name).resolve() for name in glob.glob(pattern))
     if not paths:
-        raise RunError(f"input file not found: {pattern}")
+        raise InputRefused(f"input file not found: {pattern}")
     return paths
 
 
@@ -308,6 +330,8 @@ def run(args: argparse.Namespace) -> int:
         # Everything that can be refused is refused here, before anything is written.
         inputs = input_files(args.input)
         variables = dbt_vars(args, output)
+        if args.publish_redis == "":
+            raise InputRefused("--publish-redis needs a URL or the environment variable REDIS_URL")
         output_folder.check_output_folder(output, inputs)
         output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
         staging = output_folder.make_staging(output)
@@ -343,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
             publish(args.publish_redis, args.redis_prefix, database, summary)
     except (RunError, RefusedPath) as error:
         print(f"clv run failed: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code if isinstance(error, RunError) else InputRefused.exit_code
     finally:
         if staging is not None and staging.exists():
             output_folder.discard_staging(staging)

@@ -103,7 +103,7 @@ def test_redis_down_fails_clearly_and_keeps_the_results(
         "run", "--input", str(transactions), "--output", str(output), "--publish-redis", url,
         database=tmp_path / "warehouse.duckdb",
     )  # fmt: skip
-    assert result.returncode != 0
+    assert result.returncode == 3  # outputs complete, publishing failed
     assert "clv run failed: publishing to Redis failed:" in result.stderr
     assert "Traceback" not in result.stderr
     assert json.loads((output / "run.json").read_text())["status"] == "complete"
@@ -113,7 +113,7 @@ def test_bad_input_fails_with_one_line_and_no_folder(transactions: Path, tmp_pat
     output = tmp_path / "out"
     missing = clv("run", "--input", str(tmp_path / "nope.csv"), "--output", str(output),
                   database=tmp_path / "w.duckdb")  # fmt: skip
-    assert missing.returncode == 1
+    assert missing.returncode == 2  # bad input
     assert (
         missing.stderr.strip() == f"clv run failed: input file not found: {tmp_path / 'nope.csv'}"
     )
@@ -122,7 +122,7 @@ def test_bad_input_fails_with_one_line_and_no_folder(transactions: Path, tmp_pat
         "run", "--input", str(transactions), "--output", str(output),
         "--vars", "{amount_column: price}", database=tmp_path / "w.duckdb",
     )  # fmt: skip
-    assert wrong_column.returncode == 1
+    assert wrong_column.returncode == 2
     assert "Required column 'price' (var amount_column) is missing" in wrong_column.stderr
     assert "Traceback" not in wrong_column.stderr
     assert not output.exists()

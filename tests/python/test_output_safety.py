@@ -41,8 +41,8 @@ def clv(*args: str, database: Path, cwd: Path | None = None) -> subprocess.Compl
 
 
 def assert_refused(result: subprocess.CompletedProcess, *phrases: str) -> None:
-    """Exit 1, one line on stderr, and refused before any work (nothing on stdout)."""
-    assert result.returncode == 1, result.stdout + result.stderr
+    """Exit 2 (bad input), one line on stderr, and refused before any work (nothing on stdout)."""
+    assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("clv run failed: "), result.stderr
     for phrase in phrases:

@@ -47,4 +47,4 @@ bench: install
 	$(BIN)/python benchmarks/features_vs_duckdb.py
 
 clean:
-	rm -rf target logs data/*.duckdb data/output data/dbt_output
+	rm -rf target logs data/*.duckdb data/output

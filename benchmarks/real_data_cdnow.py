@@ -123,7 +123,7 @@ def read_master(path: Path) -> pd.DataFrame:
     )
 
 
-def build(history_csv: Path, folder: Path, output_dir: Path) -> float:
+def build(history_csv: Path, folder: Path) -> float:
     """`dbt build` of the full selector on the history file; returns the wall time."""
     variables = {
         "transactions_path": str(history_csv),
@@ -135,7 +135,6 @@ def build(history_csv: Path, folder: Path, output_dir: Path) -> float:
         "reject_exact_duplicate_rows": False,
         "as_of_date": AS_OF.isoformat(),
         "horizon_days": HORIZON_DAYS,
-        "output_dir": str(output_dir),
     }
     return run_dbt(["build", "--selector", "full"], variables, folder / "warehouse.duckdb", folder)
 
@@ -161,9 +160,8 @@ def main() -> int:
     print(f"CDNOW_master: {len(rows):,} rows, {rows['customer_id'].nunique():,} customers")
     print(f"history to {AS_OF}: {len(history):,} rows; held out to {end}: {len(held_out):,} rows")
 
-    output_dir = folder / "output"
     if not args.no_build:
-        seconds = build(history_csv, folder, output_dir)
+        seconds = build(history_csv, folder)
         print(f"dbt build --selector full: {seconds:.1f} s")
 
     with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:

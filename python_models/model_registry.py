@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from clv.registry import new_model_version, registry_rows, write_booster_files
+from clv.registry import new_model_version, registry_rows
 from clv.training import TrainingConfig, train_boosters
 
 
@@ -17,12 +17,11 @@ def model(dbt, session):
 
     trained_at = dt.datetime.now(dt.UTC)
     scoring_date = dbt.ref("int_customer_features_as_of_date").max("as_of_date").fetchall()[0][0]
-    registry = registry_rows(
+    # The booster texts live in the table; `clv export` writes them as model files.
+    return registry_rows(
         result,
         model_version=new_model_version(trained_at),
         trained_at=trained_at,
         as_of_date=scoring_date,
         horizon_days=int(settings["horizon_days"]),
     )
-    write_booster_files(registry, settings["output_dir"])
-    return registry

@@ -1,14 +1,14 @@
-"""Render the self-contained HTML report from the rpt_ tables into the output folder."""
+"""Render the self-contained HTML report from the rpt_ tables, as one row of the warehouse."""
 
 import datetime as dt
-from pathlib import Path
 
-from clv.report import CHARTS, render_report, write_report
+import pandas as pd
+
+from clv.report import CHARTS, render_report
 
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    settings = dbt.config.get("meta")
     # dbt reads refs from literal calls, so each table is named here; the renames map
     # warehouse column names onto the renderer's.
     deciles = dbt.ref("rpt_backtest_deciles").filter("status = 'ok'")
@@ -30,14 +30,14 @@ def model(dbt, session):
         ),
     }
     generated_at = dt.datetime.now(dt.UTC)
-    path = write_report(
-        render_report(
-            {name: table.df() for name, table in tables.items()}, generated_at=generated_at
-        ),
-        Path(settings["output_dir"]) / "report.html",
+    html = render_report(
+        {name: table.df() for name, table in tables.items()}, generated_at=generated_at
     )
-    return session.sql(
-        f"select '{path.resolve()}' as report_path,"
-        f" timestamp '{generated_at.replace(tzinfo=None)}' as generated_at,"
-        f" {len(CHARTS)} as charts"
+    # A model builds a table, never a file: `clv export` writes this row as report.html.
+    return pd.DataFrame(
+        {
+            "generated_at": [generated_at.replace(tzinfo=None)],
+            "charts": [len(CHARTS)],
+            "html": [html],
+        }
     )

@@ -7,7 +7,7 @@ import os
 import sys
 from importlib import metadata
 
-from clv import generate, run
+from clv import export, generate, run
 
 ENVIRONMENT = """\
 environment variables:
@@ -43,12 +43,20 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     )
+    export.add_arguments(
+        subcommands.add_parser(
+            "export",
+            help="write the output folder of the last run from the warehouse alone",
+            description=export.__doc__,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"generate": generate.run, "run": run.run}
+    handlers = {"generate": generate.run, "run": run.run, "export": export.run}
     try:
         return handlers[args.command](args)
     except Exception as error:  # noqa: BLE001 - the last line of defence for a CLI

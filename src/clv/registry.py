@@ -75,13 +75,13 @@ def registry_rows(
     return frame.astype({"quantile_level": "float64", "validation_metric": "float64"})
 
 
-def write_booster_files(registry: pd.DataFrame, output_dir: str | Path) -> list[Path]:
-    """Write each booster as a LightGBM model file: <output_dir>/models/<version>/<target>.txt."""
+def write_booster_files(registry: pd.DataFrame, folder: str | Path) -> list[Path]:
+    """Write each booster as a LightGBM model file: <folder>/models/<version>/<target>.txt."""
     written = []
     for row in registry.itertuples(index=False):
-        folder = Path(output_dir) / "models" / row.model_version
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{row.target}.txt"
+        models = Path(folder) / "models" / row.model_version
+        models.mkdir(parents=True, exist_ok=True)
+        path = models / f"{row.target}.txt"
         temporary = path.with_suffix(".txt.tmp")
         temporary.write_text(row.model_text)
         temporary.replace(path)

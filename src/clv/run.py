@@ -1,10 +1,11 @@
 """Run the whole batch job on a transactions file: build, export, optionally publish.
 
 `clv run --input FILE --output DIR` validates the file, builds features, trains (unless
---score-only), scores and tests with dbt, then writes DIR: predictions as Parquet and
-CSV, every rpt_ table as Parquet, the HTML report, the booster files and run.json. DIR
-is assembled beside it and swapped in at the end, so a failed run never leaves a folder
-that looks complete. With --publish-redis, the forecasts then go to Redis for the live
+--score-only), scores and tests with dbt, which builds tables only, then exports DIR
+from the warehouse as `clv export` does: predictions as Parquet and CSV, every rpt_
+table as Parquet, the HTML report, the booster files and run.json. DIR is assembled
+beside it and swapped in at the end, so a failed run never leaves a folder that looks
+complete. With --publish-redis, the forecasts then go to Redis for the live
 app; if Redis fails, DIR and the warehouse are already complete and the previously
 published version keeps being served.
 
@@ -32,33 +33,14 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
-from clv import output_folder, settings
+from clv import export, output_folder, settings
+from clv.errors import InputRefused, PublishFailed, RunError
 from clv.output_folder import RefusedPath
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-DEFAULT_DATABASE = PROJECT_DIR / "data" / "warehouse.duckdb"
 PUBLISH_BATCH_ROWS = 50_000
-
-
-class RunError(RuntimeError):
-    """A failure already phrased for the user: one line, no traceback."""
-
-    exit_code = 1  # the build failed
-
-
-class InputRefused(RunError):
-    """The input, a flag, a var or a path cannot be used: nothing was built or replaced."""
-
-    exit_code = 2
-
-
-class PublishFailed(RunError):
-    """The output folder and the warehouse are complete; only publishing failed."""
-
-    exit_code = 3
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -124,7 +106,7 @@ class Progress:
             print(f"  {status:<8} {node.node_name:<45} {seconds:6.1f} s", flush=True)
 
 
-def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
+def dbt_vars(args: argparse.Namespace) -> dict:
     import yaml
 
     example = "'{amount_column: total}'"
@@ -138,9 +120,7 @@ def dbt_vars(args: argparse.Namespace, output_dir: Path) -> dict:
     variables = {} if variables is None else variables
     if not isinstance(variables, dict):
         raise InputRefused(f"--vars must be a mapping such as {example}, got {args.vars!r}")
-    variables.update(
-        {"transactions_path": str(Path(args.input).resolve()), "output_dir": str(output_dir)}
-    )
+    variables["transactions_path"] = str(Path(args.input).resolve())
     # A flag and the var it sets share one rule, and the flag wins.
     flags = {"as_of_date": args.as_of, "horizon_days": args.horizon_days}
     try:
@@ -158,11 +138,6 @@ def project_var_defaults() -> dict:
 
     project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
     return project.get("vars", {})
-
-
-def sql_string(path: Path) -> str:
-    """A path as a SQL string literal: the output folder's name may hold a quote."""
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 HEADER_LINES = ("Compilation Error", "Runtime Error", "Database Error", ">", "compiled code at")
@@ -218,71 +193,6 @@ def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> No
         raise (InputRefused if refused else RunError)(failure_reason(result))
 
 
-def export_outputs(
-    database: Path, staging: Path, variables: dict, progress: Progress, started: float
-) -> dict:
-    import duckdb
-
-    from clv.registry import write_booster_files
-
-    # dbt-duckdb keeps its connection open in this process; DuckDB shares the database
-    # only with connections of the same configuration, so not read_only here.
-    with duckdb.connect(str(database)) as connection:
-        [(as_of_date, model_version, customers)] = connection.execute(
-            "select max(as_of_date), max(model_version), count(*) from customer_predictions"
-        ).fetchall()
-        connection.execute(
-            f"copy customer_predictions to {sql_string(staging / 'predictions.parquet')}"
-            " (format parquet)"
-        )
-        connection.execute(
-            f"copy customer_predictions to {sql_string(staging / 'predictions.csv')} (header)"
-        )
-        (staging / "reports").mkdir(exist_ok=True)
-        tables = [
-            name
-            for (name,) in connection.execute(
-                "select table_name from information_schema.tables"
-                " where table_schema = 'main' order by table_name"
-            ).fetchall()
-        ]
-        for name in tables:
-            if name.startswith("rpt_"):
-                connection.execute(
-                    f'copy "{name}" to {sql_string(staging / "reports" / f"{name}.parquet")}'
-                    " (format parquet)"
-                )
-        row_counts = {
-            name: connection.execute(f'select count(*) from "{name}"').fetchall()[0][0]
-            for name in tables
-        }
-        registry = connection.execute(
-            "select * from model_registry where model_version = ?", [model_version]
-        ).df()
-    # A score-only run does not rebuild model_registry, which writes these in a full
-    # run: every output folder must hold the boosters its forecasts came from.
-    write_booster_files(registry, staging)
-    summary = {
-        "status": "complete",
-        "started_at": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(),
-        "seconds": round(time.time() - started, 1),
-        "as_of_date": str(as_of_date),
-        "model_version": model_version,
-        "customers": customers,
-        "vars": variables,
-        "versions": {
-            package: metadata.version(package)
-            for package in ("clv", "dbt-core", "dbt-duckdb", "duckdb", "lightgbm", "pandas")
-        },
-        "row_counts": row_counts,
-        "timings": progress.finished,
-    }
-    # Written last: its presence is what says the folder is complete.
-    (staging / "run.json").write_text(json.dumps(summary, indent=2, default=str))
-    return summary
-
-
 def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
     import duckdb
 
@@ -323,42 +233,32 @@ def input_files(pattern: str) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     started = time.time()
     output = Path(args.output).resolve()
-    database = Path(os.environ.get("CLV_DUCKDB_PATH", DEFAULT_DATABASE)).resolve()
+    database = export.warehouse_path()
     os.environ["CLV_DUCKDB_PATH"] = str(database)
-    staging = None
     try:
         # Everything that can be refused is refused here, before anything is written.
         inputs = input_files(args.input)
-        variables = dbt_vars(args, output)
+        variables = dbt_vars(args)
         if args.publish_redis == "":
             raise InputRefused("--publish-redis needs a URL or the environment variable REDIS_URL")
         output_folder.check_output_folder(output, inputs)
         output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
-        staging = output_folder.make_staging(output)
         database.parent.mkdir(parents=True, exist_ok=True)
         mode = "scoring with the latest registered model" if args.score_only else "full build"
         print(f"clv run: {mode} of {args.input} into {output}", flush=True)
         progress = Progress()
-        # dbt writes into the staging folder; run.json records the folder the outputs
-        # end up in.
-        run_dbt(args, {**variables, "output_dir": str(staging)}, progress)
-        summary = export_outputs(database, staging, variables, progress, started)
-        output_folder.write_marker(staging)
-        try:  # again: the folder may have changed during the run
-            output_folder.check_output_folder(output, inputs)
-        except RefusedPath as error:
-            kept, staging = staging, None  # the results stay where the user can find them
-            raise RunError(f"{error}; the results of this run are in {kept}") from error
-        try:
-            kept = output_folder.swap_into_place(staging, output)
-        except OSError as error:
-            raise RunError(f"could not move the results into {output}: {error}") from error
-        if kept is not None:
-            print(
-                f"clv run: the previous {output} now holds files clv did not write,"
-                f" so it was kept as {kept}",
-                file=sys.stderr,
-            )
+        run_dbt(args, variables, progress)
+        # The warehouse now holds everything the run produced; the folder is its export.
+        summary = export.export_folder(
+            database,
+            output,
+            run_details={
+                "started_at": dt.datetime.fromtimestamp(started, dt.UTC).isoformat(),
+                "build_seconds": round(time.time() - started, 1),
+                "vars": variables,
+                "timings": progress.finished,
+            },
+        )
         print(
             f"done: {summary['customers']:,} customers forecast at {summary['as_of_date']}"
             f" with model {summary['model_version']}; results in {output}"
@@ -368,7 +268,4 @@ def run(args: argparse.Namespace) -> int:
     except (RunError, RefusedPath) as error:
         print(f"clv run failed: {error}", file=sys.stderr)
         return error.exit_code if isinstance(error, RunError) else InputRefused.exit_code
-    finally:
-        if staging is not None and staging.exists():
-            output_folder.discard_staging(staging)
     return 0

@@ -161,7 +161,6 @@ RULES: dict[str, Rule] = {
     "max_training_rows": whole_number(0),
     "model_version": text_or_none,
     "report_top_customers": whole_number(1),
-    "output_dir": text,
 }
 
 FLAGS = {"as_of_date": "--as-of", "horizon_days": "--horizon-days"}

@@ -16,15 +16,35 @@ from clv.report import CHARTS
 SAMPLE = PROJECT_DIR / "sample_data" / "transactions.csv"
 
 
+def project_files() -> dict[str, float]:
+    """Every file of the project that a build could write (not the venv, caches or git)."""
+    skipped = {".venv", ".git", "target", "logs", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    return {
+        str(path): path.stat().st_mtime
+        for path in PROJECT_DIR.rglob("*")
+        if path.is_file() and not skipped & set(path.relative_to(PROJECT_DIR).parts)
+    }
+
+
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory):
     folder = tmp_path_factory.mktemp("sample")
-    result = dbt_runner(folder)(
-        "build",
-        variables={"transactions_path": str(SAMPLE), "output_dir": str(folder / "output")},
-    )
+    before = project_files()
+    result = dbt_runner(folder)("build", variables={"transactions_path": str(SAMPLE)})
     assert result.returncode == 0, result.output
+    # Models build tables, never files: a full build writes the warehouse file, dbt's
+    # target/ and logs/, and nothing else, in its own folder or in the project.
+    assert sorted(path.name for path in folder.iterdir()) == ["logs", "target", "warehouse.duckdb"]
+    assert project_files() == before
     return result, folder
+
+
+def report_file(result, folder: Path) -> Path:
+    """The report the build rendered, as the exporter writes it."""
+    [(html,)] = result.query("select html from rpt_html_report")
+    path = folder / "report.html"
+    path.write_text(html)
+    return path
 
 
 def metrics(result) -> dict[str, dict]:
@@ -86,12 +106,7 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
         path,
     )
     result = dbt_runner(tmp_path)(
-        "build",
-        variables={
-            "transactions_path": str(path),
-            "horizon_days": 90,
-            "output_dir": str(tmp_path / "output"),
-        },
+        "build", variables={"transactions_path": str(path), "horizon_days": 90}
     )
     assert result.returncode == 0, result.output
     statuses = result.query("select distinct status, status_reason from rpt_backtest_metrics")
@@ -103,7 +118,7 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
     assert result.query("select distinct status from rpt_backtest_deciles") == [
         ("insufficient_history",)
     ]
-    report = (tmp_path / "output" / "report.html").read_text()
+    [(report,)] = result.query("select html from rpt_html_report")
     assert "No backtest" in report
     assert "too short for an out-of-time backtest" in report
 
@@ -132,8 +147,8 @@ def chromium_dom(url: str, profile: Path) -> str:
 
 
 def test_html_report_renders_every_chart_in_chromium(sample_build, tmp_path) -> None:
-    _, folder = sample_build
-    report = folder / "output" / "report.html"
+    result, folder = sample_build
+    report = report_file(result, tmp_path)
     dom = chromium_dom(report.as_uri(), tmp_path / "profile")
     for chart in CHARTS:
         assert f'id="chart-{chart}"' in dom, chart
@@ -147,7 +162,7 @@ def test_docs_site_shows_the_lineage_to_customer_predictions(sample_build, tmp_p
         "docs",
         "generate",
         "--static",
-        variables={"transactions_path": str(SAMPLE), "output_dir": str(folder / "output")},
+        variables={"transactions_path": str(SAMPLE)},
     )
     assert result.returncode == 0, result.output
     site = folder / "target" / "static_index.html"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import redis
 from test_redis_publish import RedisServer, start_redis  # noqa: F401 - fixture
@@ -60,6 +61,20 @@ def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
     boosters = output / "models" / summary["model_version"]
     assert (boosters / "expected_spend.txt").exists()
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
+
+    # The folder is an export of the warehouse: `clv export` writes the same one.
+    exported = clv("export", "--output", str(tmp_path / "exported"), database=database)
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    written = json.loads((output / ".clv-output").read_text())["files"]
+    assert json.loads((tmp_path / "exported" / ".clv-output").read_text())["files"] == written
+    for name in written:
+        if name != "run.json":
+            same = (output / name).read_bytes() == (tmp_path / "exported" / name).read_bytes()
+            assert same or name.endswith(".parquet"), name  # Parquet embeds its writer
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(output / "predictions.parquet"),
+        pd.read_parquet(tmp_path / "exported" / "predictions.parquet"),
+    )
 
     client = redis.Redis.from_url(server.url, decode_responses=True)
     version = client.get("clv:current")

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from conftest import DbtRun, dbt_runner
 
+from clv.export import export_folder
 from clv.generate import generate_transactions, write_transactions
 
 END_DATE = dt.date(2025, 12, 31)
@@ -34,7 +35,6 @@ def build(tmp_path_factory) -> tuple:
         "as_of_date": AS_OF_DATE.isoformat(),
         "horizon_days": HORIZON_DAYS,
         "num_threads": 2,
-        "output_dir": str(folder / "output"),
     }
     result = run("build", variables=variables)
     assert result.returncode == 0, result.output
@@ -92,10 +92,12 @@ def test_quantiles_are_calibrated_on_a_later_window(build) -> None:
         assert at_or_below >= level - 0.03, f"{column}: P(actual <= q) = {at_or_below:.3f}"
 
 
-def test_booster_files_are_written(build) -> None:
+def test_the_export_holds_the_boosters_of_the_forecasts(build) -> None:
     _, _, result, _, folder = build
     [(version,)] = result.query("select distinct model_version from customer_predictions")
-    files = sorted(path.name for path in (folder / "output" / "models" / version).iterdir())
+    summary = export_folder(result.database, folder / "export")
+    assert summary["model_version"] == version
+    files = sorted(path.name for path in (folder / "export" / "models" / version).iterdir())
     assert files == sorted(
         f"{target}.txt"
         for target in ("expected_spend", "spend_p10", "spend_p50", "spend_p90", "prob_purchase")

@@ -442,21 +442,21 @@ def test_a_warehouse_below_a_file_is_refused(tmp_path: Path) -> None:
         check_warehouse(tmp_path / "data" / "warehouse.duckdb", tmp_path / "out")
 
 
-# The run around the swap, with dbt and the export replaced by stand-ins ------------------
+# The run around the swap, with dbt and the export's contents replaced by stand-ins ----
 
 
 def run_with_stand_ins(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, during_the_run: Callable[[], None]
 ) -> int:
-    from clv import cli, run
+    from clv import cli, export, run
 
-    def export(database, staging, variables, progress, started) -> dict:
-        (staging / "run.json").write_text("new")
+    def write_contents(connection, folder, model_version) -> dict:
+        (folder / "predictions.csv").write_text("new")
         during_the_run()
         return {"customers": 1, "as_of_date": "2025-12-31", "model_version": "m1"}
 
     monkeypatch.setattr(run, "run_dbt", lambda args, variables, progress: None)
-    monkeypatch.setattr(run, "export_outputs", export)
+    monkeypatch.setattr(export, "write_contents", write_contents)
     monkeypatch.setenv("CLV_DUCKDB_PATH", str(tmp_path / "warehouse.duckdb"))
     (tmp_path / "transactions.csv").write_text("customer_id\n")
     arguments = ["run", "--input", str(tmp_path / "transactions.csv")]
@@ -470,9 +470,10 @@ def test_a_run_replaces_its_own_folder_and_marks_the_new_one(
     assert run_with_stand_ins(monkeypatch, tmp_path, lambda: None) == 0
     assert snapshot(tmp_path / "out") == {
         MARKER: (tmp_path / "out" / MARKER).read_bytes(),
-        "run.json": b"new",
+        "run.json": (tmp_path / "out" / "run.json").read_bytes(),
+        "predictions.csv": b"new",
     }
-    assert listed_in_marker(tmp_path / "out") == {"run.json"}
+    assert listed_in_marker(tmp_path / "out") == {"predictions.csv", "run.json"}
     assert not [path for path in tmp_path.iterdir() if path.name.startswith(".out")]
 
 
@@ -487,8 +488,8 @@ def test_a_user_file_added_during_the_run_stays_and_so_do_the_results(
     assert message.startswith(f"clv run failed: --output {output} holds files that clv did not")
     assert snapshot(output) == {**before, "notes.txt": b"mine"}
     [staging] = [path for path in tmp_path.iterdir() if path.name.startswith(".out.partial-")]
-    assert message.endswith(f"the results of this run are in {staging}")
-    assert (staging / "run.json").read_text() == "new"
+    assert message.endswith(f"the exported folder is {staging}")
+    assert (staging / "predictions.csv").read_text() == "new"
 
 
 # One real run, then a second into the same folder --------------------------------------

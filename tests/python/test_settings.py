@@ -5,7 +5,6 @@ test_dbt_input.test_quotes_and_semicolons_in_paths_columns_and_formats_stay_data
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pytest
 import yaml
@@ -24,7 +23,6 @@ TEXT_VARS = {
     "quantity_column",
     "transaction_id_column",
     "model_version",
-    "output_dir",
 }
 # A wrong type for each of the other vars, as YAML would hand it over.
 WRONG_TYPES = {
@@ -117,9 +115,9 @@ def cli_args(**overrides) -> argparse.Namespace:
 )
 def test_a_flag_and_its_var_share_one_rule(overrides: dict, message: str) -> None:
     with pytest.raises(RunError, match=f"^{message}"):
-        dbt_vars(cli_args(**overrides), Path("/tmp/out"))
+        dbt_vars(cli_args(**overrides))
 
 
 def test_a_flag_wins_over_its_var() -> None:
-    variables = dbt_vars(cli_args(vars="{horizon_days: 30}", horizon_days=60), Path("/tmp/out"))
+    variables = dbt_vars(cli_args(vars="{horizon_days: 30}", horizon_days=60))
     assert variables["horizon_days"] == 60

@@ -1,4 +1,4 @@
-# A thin image for schedulers that run containers. The same install target as
+# A thin image for schedulers that run containers: the runtime from the same lock as
 # `make`, then the `clv` CLI as entrypoint; data and output are volumes. The output
 # folder is replaced as a whole at the end of a run, so it is a folder inside the
 # volume, never the mount point itself:
@@ -6,13 +6,12 @@
 #       clv run --input /data/transactions.csv --output /output/latest
 FROM python:3.11-slim
 
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends make \
-    && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /app
 COPY . /app
-RUN make install PYTHON=python3.11
+# The runtime lock only: no test or lint tools in the image.
+RUN python3.11 -m venv .venv \
+    && .venv/bin/pip install --quiet -r requirements.txt \
+    && .venv/bin/pip install --quiet --no-deps -e .
 
 ENV PATH="/app/.venv/bin:${PATH}" \
     CLV_DUCKDB_PATH=/data/warehouse.duckdb

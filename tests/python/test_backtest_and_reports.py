@@ -176,3 +176,4 @@ def test_docs_site_shows_the_lineage_to_customer_predictions(sample_build, tmp_p
         "redis_live_app",
     ):
         assert node in dom, node
+    assert "Where to start" in dom  # the project's overview, not dbt's welcome page

@@ -7,6 +7,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from clv.features import btyd_forecasts, fit_btyd_on, naive_forecasts
 from clv.metrics import backtest_metrics
@@ -149,4 +150,18 @@ def metrics_table(
                 **metrics,
             }
         )
-    return pd.DataFrame(rows).reindex(columns=[*columns, *metric_names])
+    table = pd.DataFrame(rows).reindex(columns=[*columns, *metric_names])
+    # The same column types whether or not there was a backtest (a column of nulls
+    # would otherwise reach the warehouse untyped): rpt_backtest_metrics is public.
+    whole = ["horizon_days", "customers", "buyers"]
+    whole += [name for name in metric_names if name.startswith("is_calibrated_")]
+    fractional = [name for name in metric_names if name not in whole]
+    table["backtest_as_of_date"] = pd.to_datetime(table["backtest_as_of_date"])
+    return table.astype(
+        {
+            "status_reason": "string",
+            "backtest_as_of_date": pd.ArrowDtype(pa.date32()),
+            **dict.fromkeys(whole, "Int64"),
+            **dict.fromkeys(fractional, "Float64"),
+        }
+    )

@@ -1,6 +1,9 @@
 {#-
     Mean forecast vs mean actual per forecast decile, per model and baseline.
-    With no backtest (short history) one row per model says why.
+    With no backtest (short history) one row per model says why. The project's one
+    definition of a decile: customers sorted by forecast, highest first, ties by
+    customer id; position k (0-based) of n goes to decile floor(10 k / n) + 1, so
+    decile sizes differ by at most one and rerunning gives the same deciles.
 -#}
 with
 
@@ -8,6 +11,7 @@ backtest_predictions as (
 
     select
         model,
+        customer_id,
         expected_spend,
         actual_spend
     from {{ ref('backtest_predictions') }}
@@ -30,7 +34,12 @@ ranked as (
         model,
         expected_spend,
         actual_spend,
-        ntile(10) over (partition by model order by expected_spend desc) as decile
+        cast(floor(
+            10.0 * (row_number() over (
+                partition by model order by expected_spend desc, customer_id asc
+            ) - 1)
+            / count(*) over (partition by model)
+        ) as {{ dbt.type_int() }}) + 1 as decile
     from backtest_predictions
 
 ),

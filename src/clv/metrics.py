@@ -32,25 +32,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 from scipy import stats
 
 from clv.training import quantile_column
 
 MetricValue = float | int | None
-
-DECILE_COLUMNS = (
-    "decile",
-    "customers",
-    "mean_forecast",
-    "mean_actual",
-    "total_forecast",
-    "total_actual",
-    "share_of_actual",
-    "min_forecast",
-    "max_forecast",
-)
 
 
 def _as_vector(values: ArrayLike, name: str) -> np.ndarray:
@@ -279,39 +266,3 @@ def backtest_metrics(
             _vector_like(prob_purchase, "prob_purchase", n), labels
         )
     return metrics
-
-
-def decile_table(actual: ArrayLike, forecast: ArrayLike) -> pd.DataFrame:
-    """Customers in ten equal-size groups by forecast; decile 1 holds the highest forecasts.
-
-    The customer at 0-based position k of the stable descending sort goes to decile
-    floor(10 k / n) + 1, so group sizes differ by at most one and tied forecasts are split
-    by input order. All ten rows are returned; with n < 10 some are empty (customers 0,
-    totals 0, means and min/max NaN). share_of_actual = total_actual / sum of all actuals
-    (NaN if that sum is 0); refunds can make a share negative.
-    """
-    y = _as_vector(actual, "actual")
-    f = _vector_like(forecast, "forecast", y.size)
-    n = y.size
-    decile = np.empty(n, dtype=int)
-    decile[_descending_order(f)] = np.arange(n) * 10 // n + 1
-    frame = pd.DataFrame({"decile": decile, "forecast": f, "actual": y})
-    grouped = frame.groupby("decile")
-    table = pd.DataFrame(
-        {
-            "customers": grouped.size(),
-            "mean_forecast": grouped["forecast"].mean(),
-            "mean_actual": grouped["actual"].mean(),
-            "total_forecast": grouped["forecast"].sum(),
-            "total_actual": grouped["actual"].sum(),
-            "min_forecast": grouped["forecast"].min(),
-            "max_forecast": grouped["forecast"].max(),
-        }
-    ).reindex(pd.RangeIndex(1, 11, name="decile"))
-    table["customers"] = table["customers"].fillna(0).astype(int)
-    table[["total_forecast", "total_actual"]] = table[["total_forecast", "total_actual"]].fillna(
-        0.0
-    )
-    total = y.sum()
-    table["share_of_actual"] = table["total_actual"] / total if total != 0 else np.nan
-    return table.reset_index()[list(DECILE_COLUMNS)]

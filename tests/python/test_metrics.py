@@ -5,13 +5,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from clv.metrics import (
-    DECILE_COLUMNS,
     backtest_metrics,
-    decile_table,
     gini,
     normalized_gini,
     pinball_loss,
@@ -216,65 +213,6 @@ def test_metric_values_are_plain_python() -> None:
     assert type(metrics["is_calibrated_p10"]) is int
 
 
-def test_decile_table_sums() -> None:
-    rng = np.random.default_rng(3)
-    actual = np.where(rng.random(25) < 0.5, 0.0, rng.gamma(2.0, 10.0, 25))
-    forecast = rng.random(25)
-    table = decile_table(actual, forecast)
-    assert list(table.columns) == list(DECILE_COLUMNS)
-    assert table["decile"].tolist() == list(range(1, 11))
-    # Positions 0..24 go to decile 10k // 25 + 1: sizes 3, 2, 3, 2, ...
-    assert table["customers"].tolist() == [3, 2] * 5
-    assert table["total_actual"].sum() == pytest.approx(actual.sum())
-    assert table["total_forecast"].sum() == pytest.approx(forecast.sum())
-    assert table["share_of_actual"].sum() == pytest.approx(1.0)
-    # Decile 1 holds the highest forecasts, and deciles do not overlap.
-    assert table["max_forecast"].iloc[0] == pytest.approx(forecast.max())
-    assert (table["min_forecast"].iloc[:-1].to_numpy() >= table["max_forecast"].iloc[1:]).all()
-    assert np.allclose(table["mean_actual"] * table["customers"], table["total_actual"])
-
-
-def test_decile_table_small_and_tied() -> None:
-    # n = 5: positions 0..4 -> deciles 1, 3, 5, 7, 9; the rest are empty rows.
-    table = decile_table([1.0, 2.0, 3.0, 4.0, 0.0], [5.0, 5.0, 5.0, 5.0, 5.0])
-    assert table["customers"].tolist() == [1, 0, 1, 0, 1, 0, 1, 0, 1, 0]
-    # All forecasts tie: input order decides (stable), so actual 1 is in decile 1.
-    assert table.loc[0, "total_actual"] == 1.0
-    assert table.loc[8, "total_actual"] == 0.0
-    assert table.loc[1, "total_actual"] == 0.0
-    assert pd.isna(table.loc[1, "mean_forecast"])
-
-
-@pytest.mark.parametrize(
-    ("call", "message"),
-    [
-        (lambda: backtest_metrics([], []), "actual is empty"),
-        (lambda: backtest_metrics([1.0, 2.0], [1.0]), "expected has 1 values but actual has 2"),
-        (lambda: backtest_metrics([1.0, np.nan], [1.0, 1.0]), "actual contains NaN"),
-        (lambda: backtest_metrics([1.0, 2.0], [1.0, np.nan]), "expected contains NaN"),
-        (
-            lambda: backtest_metrics([1.0, 2.0], [1.0, 1.0], quantiles={0.1: [0.0]}),
-            "quantile 0.1 has 1 values",
-        ),
-        (
-            lambda: backtest_metrics([1.0, 2.0], [1.0, 1.0], quantiles={10: [0.0, 0.0]}),
-            r"quantile level must be in \(0, 1\)",
-        ),
-        (
-            lambda: backtest_metrics([1.0, 2.0], [1.0, 1.0], prob_purchase=[0.5]),
-            "prob_purchase has 1 values",
-        ),
-        (
-            lambda: backtest_metrics(
-                [1.0, 2.0], [1.0, 1.0], prob_purchase=[0.5, 0.5], purchased=[0, 2]
-            ),
-            "purchased must be boolean",
-        ),
-        (lambda: backtest_metrics([[1.0, 2.0]], [[1.0, 2.0]]), "one-dimensional"),
-        (lambda: decile_table([1.0], [1.0, 2.0]), "forecast has 2 values"),
-        (lambda: normalized_gini([np.nan], [1.0]), "actual contains NaN"),
-    ],
-)
 def test_input_validation(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()

@@ -19,6 +19,14 @@ exit codes: 0 done; 1 the build failed; 2 bad usage or bad input; 3 the outputs 
 complete but publishing failed (see clv run --help)"""
 
 
+# Each subcommand is a module with add_arguments(parser) and run(args) -> exit code.
+SUBCOMMANDS = {
+    "generate": (generate, "write synthetic customer transactions (CSV or Parquet)"),
+    "run": (run, "run the whole batch job on a transactions file (dbt build + outputs)"),
+    "export": (export, "write the output folder of the last run from the warehouse alone"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clv",
@@ -28,37 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"clv {metadata.version('clv')}")
     subcommands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    generate.add_arguments(
-        subcommands.add_parser(
-            "generate",
-            help="write synthetic customer transactions (CSV or Parquet)",
-            description=generate.__doc__,
+    for name, (module, summary) in SUBCOMMANDS.items():
+        module.add_arguments(
+            subcommands.add_parser(
+                name,
+                help=summary,
+                description=module.__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter,
+            )
         )
-    )
-    run.add_arguments(
-        subcommands.add_parser(
-            "run",
-            help="run the whole batch job on a transactions file (dbt build + outputs)",
-            description=run.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-    )
-    export.add_arguments(
-        subcommands.add_parser(
-            "export",
-            help="write the output folder of the last run from the warehouse alone",
-            description=export.__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"generate": generate.run, "run": run.run, "export": export.run}
     try:
-        return handlers[args.command](args)
+        return SUBCOMMANDS[args.command][0].run(args)
     except Exception as error:  # noqa: BLE001 - the last line of defence for a CLI
         if os.environ.get("CLV_DEBUG"):
             raise

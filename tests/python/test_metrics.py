@@ -213,6 +213,35 @@ def test_metric_values_are_plain_python() -> None:
     assert type(metrics["is_calibrated_p10"]) is int
 
 
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: backtest_metrics([], []), "actual is empty"),
+        (lambda: backtest_metrics([1.0, 2.0], [1.0]), "expected has 1 values but actual has 2"),
+        (lambda: backtest_metrics([1.0, np.nan], [1.0, 1.0]), "actual contains NaN"),
+        (lambda: backtest_metrics([1.0, 2.0], [1.0, np.nan]), "expected contains NaN"),
+        (
+            lambda: backtest_metrics([1.0, 2.0], [1.0, 1.0], quantiles={0.1: [0.0]}),
+            "quantile 0.1 has 1 values",
+        ),
+        (
+            lambda: backtest_metrics([1.0, 2.0], [1.0, 1.0], quantiles={10: [0.0, 0.0]}),
+            r"quantile level must be in \(0, 1\)",
+        ),
+        (
+            lambda: backtest_metrics([1.0, 2.0], [1.0, 1.0], prob_purchase=[0.5]),
+            "prob_purchase has 1 values",
+        ),
+        (
+            lambda: backtest_metrics(
+                [1.0, 2.0], [1.0, 1.0], prob_purchase=[0.5, 0.5], purchased=[0, 2]
+            ),
+            "purchased must be boolean",
+        ),
+        (lambda: backtest_metrics([[1.0, 2.0]], [[1.0, 2.0]]), "one-dimensional"),
+        (lambda: normalized_gini([np.nan], [1.0]), "actual contains NaN"),
+    ],
+)
 def test_input_validation(call, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         call()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -22,6 +23,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DBT = Path(sys.executable).parent / "dbt"
+CLV = Path(sys.executable).parent / "clv"
 
 
 @dataclass(frozen=True)
@@ -61,3 +63,22 @@ def dbt_runner(folder: Path) -> Callable[..., DbtRun]:
 @pytest.fixture
 def run_dbt(tmp_path: Path) -> Callable[..., DbtRun]:
     return dbt_runner(tmp_path)
+
+
+def clv(*args: str, database: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real `clv` command with its own warehouse."""
+    env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
+    return subprocess.run(
+        [str(CLV), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
+    )
+
+
+@pytest.fixture(scope="module")
+def transactions(tmp_path_factory) -> Path:
+    """Real transactions, so that code without the checks under test would run to the end."""
+    from clv.generate import generate_transactions, write_transactions
+
+    path = tmp_path_factory.mktemp("cli") / "transactions.csv"
+    generated = generate_transactions(customers=500, seed=21, end_date=dt.date(2025, 12, 31))
+    write_transactions(generated.transactions, path)
+    return path

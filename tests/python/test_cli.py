@@ -4,35 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import redis
+from conftest import clv
 from test_redis_publish import RedisServer, start_redis  # noqa: F401 - fixture
 
-from clv.generate import generate_transactions, write_transactions
 from clv.redis_publish import read_forecast
 
-CLV = Path(sys.executable).parent / "clv"
-END_DATE = dt.date(2025, 12, 31)
-
-
-def clv(*args: str, database: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
-    return subprocess.run([str(CLV), *args], capture_output=True, text=True, env=env, timeout=600)
-
-
-@pytest.fixture(scope="module")
-def transactions(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("cli") / "transactions.csv"
-    generated = generate_transactions(customers=500, seed=21, end_date=END_DATE)
-    write_transactions(generated.transactions, path)
-    return path
+END_DATE = dt.date(2025, 12, 31)  # the last day of the transactions fixture (conftest.py)
 
 
 def customer_keys(client: redis.Redis, version: str) -> int:

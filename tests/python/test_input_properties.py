@@ -18,10 +18,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import DbtRun, dbt_runner
+from conftest import DbtRun, clv, dbt_runner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_cli import clv
 
 from clv.generate import generate_transactions, write_transactions
 

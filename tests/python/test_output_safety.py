@@ -6,19 +6,17 @@ and the marker are tested as functions on small folders; one test does real runs
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import stat
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import clv
 
-from clv.generate import generate_transactions, write_transactions
 from clv.output_folder import (
     MARKER,
     RefusedPath,
@@ -29,15 +27,6 @@ from clv.output_folder import (
     swap_into_place,
     write_marker,
 )
-
-CLV = Path(sys.executable).parent / "clv"
-
-
-def clv(*args: str, database: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
-    return subprocess.run(
-        [str(CLV), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
-    )
 
 
 def assert_refused(result: subprocess.CompletedProcess, *phrases: str) -> None:
@@ -57,15 +46,6 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
-
-
-@pytest.fixture(scope="module")
-def transactions(tmp_path_factory) -> Path:
-    """Real transactions, so that code without these checks would run to the end."""
-    path = tmp_path_factory.mktemp("input") / "transactions.csv"
-    generated = generate_transactions(customers=500, seed=21, end_date=dt.date(2025, 12, 31))
-    write_transactions(generated.transactions, path)
-    return path
 
 
 @pytest.fixture

@@ -168,9 +168,9 @@ def run(args: argparse.Namespace) -> int:
             raise InputRefused(f"no warehouse at {database}: run clv run first")
         output_folder.check_warehouse(database, output)
         summary = export_folder(database, output, args.model_version)
-    except (RunError, RefusedPath) as error:
+    except RunError as error:
         print(f"clv export failed: {error}", file=sys.stderr)
-        return error.exit_code if isinstance(error, RunError) else InputRefused.exit_code
+        return error.exit_code
     print(
         f"exported {summary['customers']:,} forecasts at {summary['as_of_date']}"
         f" (model {summary['model_version']}) into {output}"

@@ -16,13 +16,15 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
+from clv.errors import InputRefused
+
 MARKER = ".clv-output"
 DUCKDB_MAGIC = b"DUCK"
 DUCKDB_MAGIC_OFFSET = 8
 SHOWN_NAMES = 3
 
 
-class RefusedPath(ValueError):
+class RefusedPath(InputRefused):
     """A path the run must not write to or read from, phrased as one sentence."""
 
 

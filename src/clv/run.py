@@ -37,7 +37,6 @@ from pathlib import Path
 
 from clv import export, output_folder, settings
 from clv.errors import InputRefused, PublishFailed, RunError
-from clv.output_folder import RefusedPath
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PUBLISH_BATCH_ROWS = 50_000
@@ -265,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.publish_redis is not None:
             publish(args.publish_redis, args.redis_prefix, database, summary)
-    except (RunError, RefusedPath) as error:
+    except RunError as error:
         print(f"clv run failed: {error}", file=sys.stderr)
-        return error.exit_code if isinstance(error, RunError) else InputRefused.exit_code
+        return error.exit_code
     return 0

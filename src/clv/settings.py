@@ -60,17 +60,11 @@ def date_or_none(name: str, value: Any) -> str | None:
         return None
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
         return value.isoformat()
-    try:
-        return (
-            dt.date.fromisoformat(value).isoformat()
-            if isinstance(value, str)
-            else _bad_date(name, value)
-        )
-    except ValueError:
-        return _bad_date(name, value)
-
-
-def _bad_date(name: str, value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
     raise SettingsError(f"{name} must be a date like 2026-06-30, got {_shown(value)}")
 
 

@@ -71,12 +71,11 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     ).fetchall()
     version = model_version or current_version
     if version == current_version:
-        forecasts = "select * from customer_predictions"
-        parameters: list = []
+        forecasts, parameters = "select * from customer_predictions", None
     else:
-        # The version's latest scoring run; the columns customer_predictions has.
+        # The version's latest scoring run: the history has customer_predictions' columns.
         forecasts = (
-            "select * exclude (scored_at) from customer_predictions_history"
+            "select * from customer_predictions_history"
             " where model_version = $version and scored_at = ("
             " select max(scored_at) from customer_predictions_history"
             " where model_version = $version)"
@@ -87,7 +86,7 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     ).df()
     if registry.empty:
         raise InputRefused(f"model version {version!r} is not in model_registry")
-    relation = connection.sql(forecasts, params=parameters or None)
+    relation = connection.sql(forecasts, params=parameters)
     [(as_of_date, customers)] = relation.aggregate("max(as_of_date), count(*)").fetchall()
     relation.write_parquet(str(folder / "predictions.parquet"))
     relation.write_csv(str(folder / "predictions.csv"), header=True)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 from conftest import DbtRun, dbt_runner
@@ -102,6 +104,27 @@ def test_the_export_holds_the_boosters_of_the_forecasts(build) -> None:
         f"{target}.txt"
         for target in ("expected_spend", "spend_p10", "spend_p50", "spend_p90", "prob_purchase")
     )
+
+
+def test_an_export_of_an_earlier_version_has_the_columns_of_the_current_one(
+    build, tmp_path: Path
+) -> None:
+    """--model-version V exports V's latest run from the history, shaped like the current one."""
+    _, _, result, _, _ = build
+    database = tmp_path / "warehouse.duckdb"
+    shutil.copy(result.database, database)
+    with duckdb.connect(str(database)) as connection:  # an earlier version, made by renaming
+        for table in ("model_registry", "customer_predictions_history"):
+            connection.execute(
+                f"insert into {table} select * replace ('m_earlier' as model_version) from {table}"
+            )
+    export_folder(database, tmp_path / "current")
+    export_folder(database, tmp_path / "earlier", model_version="m_earlier")
+    current = pd.read_parquet(tmp_path / "current" / "predictions.parquet")
+    earlier = pd.read_parquet(tmp_path / "earlier" / "predictions.parquet")
+    assert list(earlier.columns) == list(current.columns)
+    assert len(earlier) == len(current) and set(earlier["model_version"]) == {"m_earlier"}
+    assert [path.name for path in (tmp_path / "earlier" / "models").iterdir()] == ["m_earlier"]
 
 
 def test_scoring_only_run_reuses_the_registered_model(build) -> None:

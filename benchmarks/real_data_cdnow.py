@@ -33,7 +33,8 @@ import pandas as pd
 
 from clv.backtest import baseline_forecasts
 from clv.btyd import bgnbd_expected_purchases, fit_bgnbd, fit_btyd, fit_gamma_gamma
-from clv.features import btyd_forecasts, btyd_summaries, fit_btyd_on, naive_forecasts
+from clv.btyd_fits import model_from_row
+from clv.features import btyd_forecasts, btyd_summaries, naive_forecasts
 from clv.metrics import backtest_metrics
 from clv.training import quantile_column
 from run_dbt import run_dbt
@@ -167,6 +168,10 @@ def main() -> int:
     with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
         predictions = connection.sql("select * from customer_predictions").df()
         features = connection.sql("select * from int_customer_features_as_of_date").df()
+        [(method, parameters)] = connection.sql(
+            "select method, parameters from btyd_fits where purpose = 'scoring'"
+            " order by fitted_at desc limit 1"
+        ).fetchall()
 
     actual = (
         held_out.assign(amount=held_out["dollar_value"].astype(float))
@@ -184,7 +189,7 @@ def main() -> int:
     )
     baselines = {
         # The project's baseline and base, with its small L2 penalty on r, a, b.
-        "btyd": btyd_forecasts(fit_btyd_on(features), features, window),
+        "btyd": btyd_forecasts(model_from_row(method, parameters), features, window),
         # lifetimes' defaults: no penalty.
         "btyd_no_penalty": btyd_forecasts(unpenalised, features, window),
         "naive": naive_forecasts(features, window),

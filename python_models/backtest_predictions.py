@@ -4,6 +4,7 @@ forecast every customer at that date with the model and two baselines, keep the 
 import datetime as dt
 
 from clv.backtest import backtest_predictions
+from clv.btyd_fits import latest_build
 from clv.training import TrainingConfig
 
 
@@ -15,5 +16,6 @@ def model(dbt, session):
     examples = dbt.ref("int_training_examples_labelled").filter(
         "purpose in ('backtest', 'backtest_holdout')"
     )
+    fits = latest_build(dbt.ref("btyd_fits").df())
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return backtest_predictions(examples.df(), config, scored_at)
+    return backtest_predictions(examples.df(), config, scored_at, fits)

@@ -2,21 +2,30 @@
 
 import datetime as dt
 
+from clv.btyd_fits import latest_build, models_by_cutoff
 from clv.registry import new_model_version, registry_rows
 from clv.training import TrainingConfig, train_boosters
 
 
 def model(dbt, session):
-    dbt.config(materialized="incremental", incremental_strategy="append")
+    dbt.config(
+        materialized="incremental",
+        incremental_strategy="append",
+        # A registry from an earlier release gains the new columns; its rows are kept.
+        on_schema_change="append_new_columns",
+    )
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
     config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
     # Already a sample of whole customers when large (int_training_examples_labelled).
     examples = dbt.ref("int_training_examples_labelled").filter("purpose = 'production'")
-    result = train_boosters(examples.df(), config)
+    fits = latest_build(dbt.ref("btyd_fits").df())
+    result = train_boosters(examples.df(), config, models_by_cutoff(fits))
 
     trained_at = dt.datetime.now(dt.UTC)
-    scoring_date = dbt.ref("int_customer_features_as_of_date").max("as_of_date").fetchall()[0][0]
+    [(scoring_date, fit_id)] = fits[fits["purpose"] == "scoring"][
+        ["cutoff_date", "btyd_fit_id"]
+    ].itertuples(index=False)
     # The booster texts live in the table; `clv export` writes them as model files.
     return registry_rows(
         result,
@@ -24,4 +33,5 @@ def model(dbt, session):
         trained_at=trained_at,
         as_of_date=scoring_date,
         horizon_days=int(settings["horizon_days"]),
+        btyd_fit_id=fit_id,
     )

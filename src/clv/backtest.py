@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clv.features import btyd_forecasts, fit_btyd_on, naive_forecasts
+from clv.btyd_fits import models_by_cutoff
+from clv.features import btyd_forecasts, naive_forecasts
 from clv.metrics import backtest_metrics
 from clv.registry import registry_rows
 from clv.scoring import ScoringModel, score_frame
@@ -49,31 +50,41 @@ def baseline_forecasts(base: pd.DataFrame, quantile_columns: list[str]) -> dict[
 
 
 def backtest_predictions(
-    examples: pd.DataFrame, config: TrainingConfig, scored_at: dt.datetime
+    examples: pd.DataFrame,
+    config: TrainingConfig,
+    scored_at: dt.datetime,
+    btyd_fits: pd.DataFrame,
 ) -> pd.DataFrame:
     """One row per model and holdout customer: the forecasts at the backtest date and the actual.
 
     examples holds the `backtest` training examples and the `backtest_holdout` rows of
-    int_training_examples_labelled. Empty when the history is too short for either.
+    int_training_examples_labelled; btyd_fits this build's rows of btyd_fits for them.
+    Empty when the history is too short for either.
     """
     train = examples[examples["purpose"] == "backtest"]
     holdout = examples[examples["purpose"] == "backtest_holdout"].reset_index(drop=True)
     columns = prediction_columns(config.quantiles)
     if train.empty or holdout.empty:
-        return pd.DataFrame(columns=columns)
+        return typed_predictions(pd.DataFrame(columns=columns))
 
     backtest_date = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
     horizon = int(holdout["horizon_days"].iloc[0])
-    result = train_boosters(train, config)
+    result = train_boosters(train, config, models_by_cutoff(btyd_fits))
+    holdout_fit = btyd_fits[
+        (btyd_fits["purpose"] == "backtest_holdout")
+        & (pd.to_datetime(btyd_fits["cutoff_date"]).dt.date == backtest_date)
+    ]["btyd_fit_id"]
+    if holdout_fit.empty:
+        raise ValueError(f"no BTYD fit for the backtest date {backtest_date} (see btyd_fits)")
     model = ScoringModel.from_registry(
-        registry_rows(result, "backtest", scored_at, backtest_date, horizon)
+        registry_rows(result, "backtest", scored_at, backtest_date, horizon, holdout_fit.iloc[0]),
+        btyd_fits,
     )
     features = holdout.assign(as_of_date=holdout["cutoff_date"])
-    btyd = fit_btyd_on(features, seed=config.seed)
     window = np.full(len(features), float(horizon))
-    lightgbm = score_frame(model, btyd, features, scored_at)
+    lightgbm = score_frame(model, features, scored_at)
     baselines = {
-        "btyd": btyd_forecasts(btyd, features, window),
+        "btyd": btyd_forecasts(model.btyd, features, window),
         "naive": naive_forecasts(features, window),
     }
 
@@ -99,7 +110,22 @@ def backtest_predictions(
     ]
     for name, base in baselines.items():
         parts.append(model_rows(name, baseline_forecasts(base, model.quantile_columns)))
-    return pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    return typed_predictions(pd.concat(parts, ignore_index=True).reindex(columns=columns))
+
+
+def typed_predictions(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same column types with or without a backtest: an empty column has no type of its own."""
+    text = pd.ArrowDtype(pa.string())
+    return frame.astype(
+        {
+            **dict.fromkeys(frame.columns, "float64"),
+            "model": text,
+            "customer_id": text,
+            "backtest_as_of_date": pd.ArrowDtype(pa.date32()),
+            "horizon_days": "int32",
+            "has_purchase": "bool",
+        }
+    )
 
 
 def metrics_table(

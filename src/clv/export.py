@@ -2,7 +2,8 @@
 
 `clv export --output DIR [--model-version V]` writes what a run produced: the forecasts
 (predictions.parquet and .csv), every rpt_ table as Parquet under reports/, report.html,
-the booster files of the model version under models/<version>/, and run.json, written
+the model version's files under models/<version>/ (one LightGBM file per booster and
+btyd.json, the BTYD fit of their base), and run.json, written
 last. `clv run` calls it after `dbt build`; on its own it re-exports a warehouse without
 rebuilding. With --model-version V, the forecasts are V's latest scoring run (from
 customer_predictions_history) and the booster files V's; by default, the current
@@ -54,7 +55,7 @@ def sql_string(path: Path) -> str:
 
 def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     """Write every file of an output folder but run.json into folder; returns its facts."""
-    from clv.registry import write_booster_files
+    from clv.registry import write_model_files
     from clv.report import write_report
 
     tables = [
@@ -101,7 +102,15 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     if "rpt_html_report" in tables:
         [(html,)] = connection.execute("select html from rpt_html_report").fetchall()
         write_report(html, folder / "report.html")
-    write_booster_files(registry, folder)
+    [btyd_fit] = (
+        connection.execute(
+            "select * exclude (purpose) from btyd_fits where btyd_fit_id = ? limit 1",
+            [registry["btyd_fit_id"].iloc[0]],
+        )
+        .df()
+        .to_dict("records")
+    )
+    write_model_files(registry, btyd_fit, folder / "models" / version)
     row_counts = {
         name: connection.execute(f'select count(*) from "{name}"').fetchall()[0][0]
         for name in tables

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from clv.btyd import BtydModel, fit_btyd
+from clv.btyd import BtydModel
 
 # Features computed in SQL that the boosters read. Dates are left out: recency and
 # tenure carry them relative to the cutoff, which is what transfers across cutoffs.
@@ -54,11 +54,6 @@ MODEL_FEATURES = (*SQL_FEATURES, *BTYD_FEATURES, WINDOW_FEATURE)
 # A floor for the BTYD forecast under the log link: a customer BTYD thinks is gone still
 # gets a finite base the booster can correct.
 MIN_BASE_SPEND = 0.01
-
-# The BG/NBD fit needs the summaries of every customer but is cheap on unique
-# (x, t_x, T) rows; the Gamma-Gamma fit reads one value per repeat customer, so a
-# large base is sampled down to this many rows.
-MAX_BTYD_FIT_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -107,34 +102,11 @@ def btyd_summaries(frame: pd.DataFrame) -> BtydSummaries:
     )
 
 
-def fit_btyd_on(frame: pd.DataFrame, seed: int = 0) -> BtydModel | None:
-    """Fit BG/NBD + Gamma-Gamma on one cutoff's customers (sampled when very many).
-
-    None when the data cannot identify the model (nobody has bought twice yet, or the
-    fit does not converge): btyd_forecasts then falls back to a naive rate extrapolation.
-    """
-    if frame.empty:
-        raise ValueError("cannot fit the BTYD model: no customers at this cutoff")
-    if len(frame) > MAX_BTYD_FIT_ROWS:
-        frame = frame.sample(MAX_BTYD_FIT_ROWS, random_state=seed)
-    summaries = btyd_summaries(frame)
-    if not (summaries.frequency > 0).any():
-        return None
-    try:
-        return fit_btyd(
-            summaries.frequency,
-            summaries.recency,
-            summaries.age,
-            summaries.monetary_value,
-            penalizer_coef=0.001,
-        )
-    except RuntimeError:
-        # The optimiser found no finite optimum; bad inputs (ValueError) still surface.
-        return None
-
-
 def naive_forecasts(frame: pd.DataFrame, window_days: np.ndarray) -> pd.DataFrame:
-    """Past rate per day of tenure times the window: the base when BTYD cannot be fitted."""
+    """Past rate per day of tenure times the window: the base when BTYD cannot be fitted.
+
+    Also the naive baseline of the backtest.
+    """
     days = np.maximum(frame["tenure_days"].to_numpy(dtype=float), 1.0)
     purchases = frame["purchase_days"].to_numpy(dtype=float) / days * window_days
     spend = np.maximum(frame["net_spend"].to_numpy(dtype=float), 0.0) / days * window_days

@@ -1,4 +1,8 @@
-"""The model registry: one row per booster, enough to use it anywhere without the warehouse."""
+"""The model registry: one row per booster.
+
+A version's rows and the BTYD fit they name (btyd_fit_id, a row of btyd_fits) are all it
+takes to score with it anywhere, without the warehouse (see ScoringModel.from_registry).
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ REGISTRY_COLUMNS = (
     "as_of_date",
     "horizon_days",
     "trained_at",
+    # Last: an existing registry gains it as a new column (on_schema_change).
+    "btyd_fit_id",
 )
 
 
@@ -46,7 +52,9 @@ def registry_rows(
     trained_at: dt.datetime,
     as_of_date: dt.date,
     horizon_days: int,
+    btyd_fit_id: str,
 ) -> pd.DataFrame:
+    """btyd_fit_id names the fit at as_of_date whose forecast is the boosters' base when scoring."""
     rows = [
         {
             "model_version": model_version,
@@ -65,9 +73,10 @@ def registry_rows(
             "validation_rows": result.validation_rows,
             "validation_metric_name": booster.validation_metric_name,
             "validation_metric": booster.validation_metric,
-            "as_of_date": as_of_date,
+            "as_of_date": pd.Timestamp(as_of_date).date(),
             "horizon_days": horizon_days,
             "trained_at": trained_at.astimezone(dt.UTC).replace(tzinfo=None),
+            "btyd_fit_id": btyd_fit_id,
         }
         for booster in result.boosters
     ]
@@ -75,17 +84,16 @@ def registry_rows(
     return frame.astype({"quantile_level": "float64", "validation_metric": "float64"})
 
 
-def write_booster_files(registry: pd.DataFrame, folder: str | Path) -> list[Path]:
-    """Write each booster as a LightGBM model file: <folder>/models/<version>/<target>.txt."""
+def write_model_files(version_rows: pd.DataFrame, btyd_fit: dict, folder: Path) -> list[Path]:
+    """One version as files in folder: a LightGBM model file per booster (<target>.txt)
+    and btyd.json, the btyd_fits row their base comes from."""
+    folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for row in registry.itertuples(index=False):
-        models = Path(folder) / "models" / row.model_version
-        models.mkdir(parents=True, exist_ok=True)
-        path = models / f"{row.target}.txt"
-        temporary = path.with_suffix(".txt.tmp")
-        temporary.write_text(row.model_text)
-        temporary.replace(path)
-        written.append(path)
+    for row in version_rows.itertuples(index=False):
+        written.append(folder / f"{row.target}.txt")
+        written[-1].write_text(row.model_text)
+    written.append(folder / "btyd.json")
+    written[-1].write_text(json.dumps(btyd_fit, indent=2, default=str))
     return written
 
 

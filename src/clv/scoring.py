@@ -1,7 +1,8 @@
 """Apply a registered model version to customer features, batch by batch.
 
-Memory stays flat however many customers there are: the BTYD base is fitted once on
-per-customer summaries, then features stream through in Arrow record batches.
+A version is its boosters (model_registry rows) and the BTYD fit their base comes from
+(the btyd_fits row the version names). Memory stays flat however many customers there
+are: features stream through in Arrow record batches.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from clv.btyd import BtydModel
+from clv.btyd_fits import model_from_row
 from clv.features import (
     base_spend,
     btyd_forecasts,
@@ -35,16 +37,20 @@ class ScoringModel:
     expected_spend: lgb.Booster
     prob_purchase: lgb.Booster
     quantiles: list[tuple[str, lgb.Booster, float]]  # column, booster, calibration scale
+    btyd_fit_id: str
+    btyd: BtydModel | None  # None: the naive rate is the base (see btyd_fits)
 
     @classmethod
     def from_registry(
         cls,
         registry: pd.DataFrame,
+        btyd_fits: pd.DataFrame,
         model_version: str | None = None,
         known_versions: list[str] | None = None,
     ) -> ScoringModel:
-        """The given version, or the most recently trained one.
+        """The given version, or the most recently trained one, with its BTYD fit.
 
+        btyd_fits holds rows of the btyd_fits table, the version's among them.
         known_versions names every registered version in the error message when the
         registry frame was already filtered down to one version.
         """
@@ -67,6 +73,19 @@ class ScoringModel:
         for target in ("expected_spend", "prob_purchase"):
             if target not in boosters:
                 raise ValueError(f"model_version {model_version} has no {target} booster")
+        fit_id = rows["btyd_fit_id"].iloc[0] if "btyd_fit_id" in rows else None
+        if pd.isna(fit_id):
+            raise ValueError(
+                f"model_version {model_version} was registered before its BTYD fit was stored,"
+                " so it cannot be scored reproducibly: run the full build (dbt build) to"
+                " train a new version"
+            )
+        fit = btyd_fits[btyd_fits["btyd_fit_id"] == fit_id]
+        if fit.empty:
+            raise ValueError(
+                f"model_version {model_version} rests on the BTYD fit {fit_id}, which is not"
+                " in btyd_fits"
+            )
         quantile_rows = sorted(
             (row for _, row in boosters.values() if row.objective == "quantile"),
             key=lambda row: row.quantile_level,
@@ -80,6 +99,8 @@ class ScoringModel:
                 (row.target, boosters[row.target][0], float(row.calibration_scale))
                 for row in quantile_rows
             ],
+            btyd_fit_id=fit_id,
+            btyd=model_from_row(fit["method"].iloc[0], fit["parameters"].iloc[0]),
         )
 
     @property
@@ -103,12 +124,12 @@ def predictions_schema(model: ScoringModel) -> pa.Schema:
 
 
 def score_frame(
-    model: ScoringModel, btyd: BtydModel | None, features: pd.DataFrame, scored_at: dt.datetime
+    model: ScoringModel, features: pd.DataFrame, scored_at: dt.datetime
 ) -> pd.DataFrame:
     """Forecasts for one batch of customers (features at as_of_date, one row each)."""
     require_columns(features, KEY_COLUMNS, "the scoring features")
     window_days = features["horizon_days"].to_numpy(dtype=float)
-    base = btyd_forecasts(btyd, features, window_days)
+    base = btyd_forecasts(model.btyd, features, window_days)
     matrix = model_matrix(features, base, window_days)[model.feature_names]
 
     correction = model.expected_spend.predict(matrix, raw_score=True)
@@ -141,7 +162,6 @@ def score_frame(
 
 def score_batches(
     model: ScoringModel,
-    btyd: BtydModel | None,
     batches: Iterable[pa.RecordBatch],
     scored_at: dt.datetime,
 ) -> Iterator[pa.RecordBatch]:
@@ -149,17 +169,14 @@ def score_batches(
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        frame = score_frame(model, btyd, batch.to_pandas(), scored_at)
+        frame = score_frame(model, batch.to_pandas(), scored_at)
         yield pa.RecordBatch.from_pandas(frame, schema=schema, preserve_index=False)
 
 
 def score_reader(
-    model: ScoringModel,
-    btyd: BtydModel | None,
-    reader: pa.RecordBatchReader,
-    scored_at: dt.datetime,
+    model: ScoringModel, reader: pa.RecordBatchReader, scored_at: dt.datetime
 ) -> pa.RecordBatchReader:
     """A reader of forecasts that pulls feature batches only as it is read."""
     return pa.RecordBatchReader.from_batches(
-        predictions_schema(model), score_batches(model, btyd, reader, scored_at)
+        predictions_schema(model), score_batches(model, reader, scored_at)
     )

@@ -28,18 +28,20 @@ The design, and why (measured out of time on a single-cohort retailer):
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from clv.btyd import BtydModel
 from clv.features import (
     MODEL_FEATURES,
     base_spend,
     btyd_forecasts,
-    fit_btyd_on,
     model_matrix,
     quantile_spend,
     require_columns,
@@ -124,8 +126,13 @@ def quantile_column(level: float) -> str:
     return f"spend_p{percent:g}".replace(".", "_")
 
 
-def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
-    """Add each cutoff's own BTYD forecast, divide out each cutoff's level, split off validation."""
+def prepare_examples(
+    examples: pd.DataFrame, btyd: Mapping[dt.date, BtydModel | None]
+) -> PreparedExamples:
+    """Add each cutoff's own BTYD forecast, divide out each cutoff's level, split off validation.
+
+    btyd holds the fit at each cutoff date (btyd_fits), on that cutoff's history only.
+    """
     require_columns(examples, EXAMPLE_COLUMNS, "the training examples")
     if examples.empty:
         raise ValueError(
@@ -141,13 +148,15 @@ def prepare_examples(examples: pd.DataFrame, seed: int = 0) -> PreparedExamples:
     normalised = np.empty_like(label)
     for cutoff, rows in examples.groupby("cutoff_date", sort=True).groups.items():
         part = examples.loc[rows]
-        model = fit_btyd_on(part, seed=seed)
-        forecasts = btyd_forecasts(model, part, window_days[rows])
+        cutoff_date = pd.Timestamp(cutoff).date()
+        if cutoff_date not in btyd:
+            raise ValueError(f"no BTYD fit for the training cutoff {cutoff_date} (see btyd_fits)")
+        forecasts = btyd_forecasts(btyd[cutoff_date], part, window_days[rows])
         btyd_parts.append(forecasts)
         forecast_total = float(forecasts["btyd_expected_spend"].sum())
         level = float(label[rows].sum()) / forecast_total if forecast_total > 0 else 1.0
         level = level if level > 0 else 1.0
-        levels[str(pd.Timestamp(cutoff).date())] = level
+        levels[str(cutoff_date)] = level
         normalised[rows] = label[rows] / level
     btyd = pd.concat(btyd_parts).sort_index()
     is_training, is_validation = time_split(examples)
@@ -257,8 +266,12 @@ def calibration_scale(actual: np.ndarray, predicted: np.ndarray, level: float) -
     )
 
 
-def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingResult:
+def train_boosters(
+    examples: pd.DataFrame, config: TrainingConfig, btyd: Mapping[dt.date, BtydModel | None]
+) -> TrainingResult:
     """Train the expected-spend, quantile and purchase-probability boosters.
+
+    btyd holds the BTYD fit at each cutoff date of the examples (see prepare_examples).
 
     The examples are sorted first: a SQL table comes back in no fixed order, and with
     bagging the same rows in another order would give another model.
@@ -266,7 +279,7 @@ def train_boosters(examples: pd.DataFrame, config: TrainingConfig) -> TrainingRe
     require_columns(examples, ("customer_id", "cutoff_date"), "the training examples")
     examples = examples.sort_values(["cutoff_date", "customer_id"], kind="stable")
     examples = examples.reset_index(drop=True)
-    prepared = prepare_examples(examples, seed=config.seed)
+    prepared = prepare_examples(examples, btyd)
     # Large bases are already sampled by customer in SQL (var max_training_rows).
     train_rows = np.flatnonzero(prepared.is_training)
     valid_rows = np.flatnonzero(prepared.is_validation)

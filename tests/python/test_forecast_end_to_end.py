@@ -4,16 +4,22 @@ later held-out window, and a scoring-only run that reuses the registered model."
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import DbtRun, dbt_runner
 
+from clv.btyd_fits import model_from_row
 from clv.export import export_folder
+from clv.features import btyd_forecasts
 from clv.generate import generate_transactions, write_transactions
 
 END_DATE = dt.date(2025, 12, 31)
@@ -99,11 +105,147 @@ def test_the_export_holds_the_boosters_of_the_forecasts(build) -> None:
     [(version,)] = result.query("select distinct model_version from customer_predictions")
     summary = export_folder(result.database, folder / "export")
     assert summary["model_version"] == version
-    files = sorted(path.name for path in (folder / "export" / "models" / version).iterdir())
+    models = folder / "export" / "models" / version
+    files = sorted(path.name for path in models.iterdir())
     assert files == sorted(
-        f"{target}.txt"
-        for target in ("expected_spend", "spend_p10", "spend_p50", "spend_p90", "prob_purchase")
+        [
+            "btyd.json",
+            *(
+                f"{target}.txt"
+                for target in (
+                    "expected_spend",
+                    "spend_p10",
+                    "spend_p50",
+                    "spend_p90",
+                    "prob_purchase",
+                )
+            ),
+        ]
     )
+    btyd = json.loads((models / "btyd.json").read_text())
+    [(fit_id, parameters)] = result.query(
+        "select distinct btyd_fit_id, parameters from btyd_fits"
+        " where btyd_fit_id = (select any_value(btyd_fit_id) from model_registry)"
+    )
+    assert (btyd["btyd_fit_id"], btyd["parameters"]) == (fit_id, parameters)
+
+
+def test_each_date_is_fitted_once_and_every_reader_uses_that_fit(build) -> None:
+    _, _, result, _, _ = build
+    fits = pd.DataFrame(
+        result.query("select btyd_fit_id, cutoff_date, purpose, method, parameters from btyd_fits"),
+        columns=["btyd_fit_id", "cutoff_date", "purpose", "method", "parameters"],
+    )
+    # One row per date and purpose; one fit per distinct date.
+    wanted = set(result.query("select cutoff_date, purpose from int_training_cutoffs"))
+    wanted.add((AS_OF_DATE, "scoring"))
+    assert set(zip(fits["cutoff_date"], fits["purpose"], strict=True)) == wanted
+    assert len(fits) == len(wanted)
+    assert fits["btyd_fit_id"].nunique() == fits["cutoff_date"].nunique() < len(fits)
+    assert (fits.groupby("btyd_fit_id")["parameters"].nunique() == 1).all()
+    assert set(fits["method"]) == {"bgnbd_gamma_gamma"}
+    models = {
+        row.cutoff_date: model_from_row(row.method, row.parameters) for row in fits.itertuples()
+    }
+
+    # Scoring: the version names the fit at as_of_date.
+    [(fit_id,)] = result.query("select distinct btyd_fit_id from model_registry")
+    assert fit_id == fits.loc[fits["purpose"] == "scoring", "btyd_fit_id"].item()
+
+    # Training: each cutoff's level (actual over BTYD) is the stored fit's.
+    [(levels,)] = result.query("select any_value(cutoff_levels) from model_registry")
+    examples = result.query(
+        "select cutoff_date, purchase_days, tenure_days, recency_days,"
+        " repeat_purchase_day_value_mean, label_window_days, label_net_spend"
+        " from int_training_examples_labelled where purpose = 'production'"
+    )
+    examples = pd.DataFrame(
+        examples,
+        columns=[
+            "cutoff_date",
+            "purchase_days",
+            "tenure_days",
+            "recency_days",
+            "repeat_purchase_day_value_mean",
+            "label_window_days",
+            "label_net_spend",
+        ],
+    )
+    for cutoff, level in json.loads(levels).items():
+        part = examples[examples["cutoff_date"] == dt.date.fromisoformat(cutoff)]
+        forecast = btyd_forecasts(
+            models[dt.date.fromisoformat(cutoff)], part, part["label_window_days"].to_numpy(float)
+        )["btyd_expected_spend"].sum()
+        assert part["label_net_spend"].clip(lower=0).sum() / forecast == pytest.approx(
+            level, rel=1e-9
+        )
+
+    # The backtest: its BTYD baseline is the fit at the backtest date.
+    holdout = pd.DataFrame(
+        result.query(
+            "select customer_id, cutoff_date, purchase_days, tenure_days, recency_days,"
+            " repeat_purchase_day_value_mean from int_training_examples_labelled"
+            " where purpose = 'backtest_holdout' order by customer_id"
+        ),
+        columns=[
+            "customer_id",
+            "cutoff_date",
+            "purchase_days",
+            "tenure_days",
+            "recency_days",
+            "repeat_purchase_day_value_mean",
+        ],
+    )
+    baseline = result.query(
+        "select expected_spend from backtest_predictions where model = 'btyd' order by customer_id"
+    )
+    expected = btyd_forecasts(
+        models[holdout["cutoff_date"].iloc[0]], holdout, np.full(len(holdout), HORIZON_DAYS)
+    )["btyd_expected_spend"]
+    np.testing.assert_allclose([value for (value,) in baseline], expected, rtol=1e-12)
+
+
+# Run in a fresh interpreter: nothing but the two tables and the features may carry over.
+REPRODUCE = """
+import sys
+import duckdb
+import numpy as np
+from clv.scoring import ScoringModel, score_frame
+
+database, version = sys.argv[1:]
+with duckdb.connect(database, read_only=True) as connection:
+    registry = connection.execute(
+        "select * from model_registry where model_version = ?", [version]
+    ).df()
+    fit = connection.execute(
+        "select * from btyd_fits where btyd_fit_id = ?", [registry["btyd_fit_id"].iloc[0]]
+    ).df()
+    features = connection.sql(
+        "select * from int_customer_features_as_of_date order by customer_id"
+    ).df()
+    stored = connection.sql("select * from customer_predictions order by customer_id").df()
+again = score_frame(ScoringModel.from_registry(registry, fit), features, stored["scored_at"][0])
+assert list(again.columns) == list(stored.columns), (list(again.columns), list(stored.columns))
+for column in again.columns:
+    same = np.array_equal(again[column].to_numpy(), stored[column].to_numpy())
+    if column == "as_of_date":
+        same = (again[column].astype(str) == stored[column].dt.date.astype(str)).all()
+    assert same, f"{column} differs"
+print(len(again))
+"""
+
+
+def test_a_version_and_its_btyd_fit_reproduce_the_forecasts_exactly(build) -> None:
+    _, _, result, _, _ = build
+    [(version,)] = result.query("select distinct model_version from customer_predictions")
+    reproduced = subprocess.run(
+        [sys.executable, "-c", REPRODUCE, str(result.database), version],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert reproduced.returncode == 0, reproduced.stderr
+    assert result.query("select count(*) from customer_predictions") == [(int(reproduced.stdout),)]
 
 
 def test_an_export_of_an_earlier_version_has_the_columns_of_the_current_one(
@@ -130,16 +272,49 @@ def test_an_export_of_an_earlier_version_has_the_columns_of_the_current_one(
 def test_scoring_only_run_reuses_the_registered_model(build) -> None:
     run, variables, first, _, _ = build
     [(boosters_before,)] = first.query("select count(*) from model_registry")
+    [(fits_before,)] = first.query("select count(*) from btyd_fits")
     [(version,)] = first.query("select distinct model_version from customer_predictions")
 
     later = run("build", "--selector", "score", variables=variables)
     assert later.returncode == 0, later.output
     assert not re.search(r"model main\.model_registry\b", later.output)  # no training
     assert later.query("select count(*) from model_registry") == [(boosters_before,)]
+    # No refit either: the version's own BTYD fit is its base.
+    assert later.query("select count(*) from btyd_fits") == [(fits_before,)]
     assert later.query("select distinct model_version from customer_predictions") == [(version,)]
     # Same as_of_date and version: the history holds the run once, not twice.
     [(history_rows,)] = later.query("select count(*) from customer_predictions_history")
     assert later.query("select count(*) from customer_predictions") == [(history_rows,)]
+
+
+def test_a_registry_from_before_stored_fits_keeps_its_rows_and_says_why_it_cannot_score(
+    build,
+) -> None:
+    run, variables, first, _, folder = build
+    shutil.copy(first.database, folder / "earlier.duckdb")
+    with duckdb.connect(str(folder / "earlier.duckdb")) as connection:
+        connection.execute("alter table model_registry drop column btyd_fit_id")
+        [(old_version,)] = connection.execute(
+            "select distinct model_version from model_registry"
+        ).fetchall()
+    retrained = run("build", "--select", "model_registry", variables=variables, database="earlier")
+    assert retrained.returncode == 0, retrained.output
+    versions = dict(
+        retrained.query("select model_version, count(btyd_fit_id) from model_registry group by all")
+    )
+    assert versions.pop(old_version) == 0  # kept, with no fit to name
+    assert list(versions.values()) == [5]  # the new version names its fit on every booster
+    old = run(
+        "build",
+        "--selector",
+        "score",
+        variables={**variables, "model_version": old_version},
+        database="earlier",
+    )
+    assert old.returncode != 0
+    assert f"model_version {old_version} was registered before its BTYD fit was stored" in (
+        old.output
+    )
 
 
 def test_scoring_only_without_a_trained_model_says_what_to_do(build) -> None:

@@ -9,8 +9,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from clv.features import SQL_FEATURES, btyd_forecasts, fit_btyd_on
-from clv.registry import new_model_version, registry_rows, write_booster_files
+from clv.btyd_fits import fit_at, fit_per_cutoff, fits_table, model_from_row, models_of
+from clv.features import SQL_FEATURES, btyd_forecasts
+from clv.registry import new_model_version, registry_rows, write_model_files
 from clv.scoring import ScoringModel, score_frame, score_reader
 from clv.training import (
     TrainingConfig,
@@ -62,12 +63,9 @@ def training_examples(customers: int = 400, cutoffs: int = 3, seed: int = 0) -> 
     return pd.concat(parts, ignore_index=True)
 
 
-@pytest.fixture(scope="module")
-def trained() -> tuple[pd.DataFrame, ScoringModel]:
-    result = train_boosters(training_examples(), TINY)
-    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
-    registry = registry_rows(result, new_model_version(trained_at), trained_at, AS_OF, 90)
-    return registry, ScoringModel.from_registry(registry)
+def train(examples: pd.DataFrame, config: TrainingConfig = TINY):
+    """Boosters on examples, each cutoff's BTYD fitted as btyd_fits fits it."""
+    return train_boosters(examples, config, models_of(fit_per_cutoff(examples)))
 
 
 def scoring_features(customers: int = 250) -> pd.DataFrame:
@@ -75,6 +73,19 @@ def scoring_features(customers: int = 250) -> pd.DataFrame:
     frame["as_of_date"] = AS_OF
     frame["horizon_days"] = 90
     return frame
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[pd.DataFrame, ScoringModel]:
+    result = train(training_examples())
+    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
+    fit = fit_at(AS_OF, scoring_features())
+    fits = fits_table(
+        {AS_OF: fit}, pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}), trained_at
+    ).to_pandas()
+    [fit_id] = fits["btyd_fit_id"]
+    registry = registry_rows(result, new_model_version(trained_at), trained_at, AS_OF, 90, fit_id)
+    return registry, ScoringModel.from_registry(registry, fits)
 
 
 def test_time_split_validates_on_the_latest_full_window_after_all_training_windows() -> None:
@@ -113,17 +124,17 @@ def test_registry_has_one_row_per_booster(trained, tmp_path) -> None:
     assert set(registry["validation_cutoff"]) == {"2025-05-31"}
     assert (registry["training_cutoffs"] == '["2025-04-01", "2025-05-01"]').all()
     assert (registry["validation_rows"] == 400).all()
-    files = write_booster_files(registry, tmp_path)
-    assert sorted(path.name for path in files) == sorted(f"{t}.txt" for t in registry["target"])
+    files = write_model_files(registry, {"btyd_fit_id": "b"}, tmp_path)
+    targets = [f"{t}.txt" for t in registry["target"]]
+    assert sorted(path.name for path in files) == sorted([*targets, "btyd.json"])
     assert files[0].read_text().startswith("tree")
 
 
 def test_forecasts_are_ordered_non_negative_probabilities(trained) -> None:
     _, model = trained
     features = scoring_features()
-    btyd = fit_btyd_on(features)
     scored_at = dt.datetime(2025, 7, 1)
-    forecast = score_frame(model, btyd, features, scored_at)
+    forecast = score_frame(model, features, scored_at)
     assert len(forecast) == len(features)
     assert list(forecast["customer_id"]) == list(features["customer_id"])
     assert (forecast["expected_spend"] >= 0).all()
@@ -137,14 +148,13 @@ def test_forecasts_are_ordered_non_negative_probabilities(trained) -> None:
 def test_streamed_scoring_equals_scoring_at_once(trained) -> None:
     _, model = trained
     features = scoring_features(300)
-    btyd = fit_btyd_on(features)
     scored_at = dt.datetime(2025, 7, 1)
     batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
     reader = score_reader(
-        model, btyd, pa.RecordBatchReader.from_batches(batches[0].schema, batches), scored_at
+        model, pa.RecordBatchReader.from_batches(batches[0].schema, batches), scored_at
     )
     streamed = reader.read_all().to_pandas()
-    whole = score_frame(model, btyd, features, scored_at)
+    whole = score_frame(model, features, scored_at)
     assert len(batches) == 5
     np.testing.assert_allclose(streamed["expected_spend"], whole["expected_spend"])
     np.testing.assert_allclose(streamed["spend_p90"], whole["spend_p90"])
@@ -152,9 +162,9 @@ def test_streamed_scoring_equals_scoring_at_once(trained) -> None:
 
 def test_training_is_deterministic_whatever_the_row_order() -> None:
     examples = training_examples(seed=1)
-    first = train_boosters(examples, TINY)
+    first = train(examples)
     # A SQL table has no fixed row order.
-    second = train_boosters(examples.sample(frac=1.0, random_state=3), TINY)
+    second = train(examples.sample(frac=1.0, random_state=3))
     for a, b in zip(first.boosters, second.boosters, strict=True):
         assert a.booster.model_to_string() == b.booster.model_to_string()
 
@@ -168,7 +178,7 @@ def test_each_cutoff_level_is_divided_out() -> None:
         label_net_spend=calm["label_net_spend"] * 10,
     )
     examples = pd.concat([calm, hot], ignore_index=True)
-    prepared = prepare_examples(examples)
+    prepared = prepare_examples(examples, models_of(fit_per_cutoff(examples)))
     levels = prepared.cutoff_levels
     assert levels["2025-05-01"] == pytest.approx(10 * levels["2025-05-31"], rel=1e-6)
     # After dividing out, both windows sit at the BTYD level on average.
@@ -181,7 +191,9 @@ def test_each_cutoff_level_is_divided_out() -> None:
 
 def test_base_falls_back_to_rate_extrapolation_without_repeat_buyers() -> None:
     features = scoring_features(50).assign(purchase_days=1, recency_days=0)
-    assert fit_btyd_on(features) is None
+    fit = fit_at(AS_OF, features)
+    assert fit.model is None
+    assert fit.bgnbd_log_likelihood is None
     base = btyd_forecasts(None, features, np.full(50, 90.0))
     expected = features["net_spend"] / features["tenure_days"].clip(lower=1) * 90
     np.testing.assert_allclose(base["btyd_expected_spend"], expected)
@@ -216,20 +228,20 @@ def test_quantiles_are_recalibrated_only_on_a_window_as_long_as_the_horizon() ->
     # Eight monthly cutoffs: the latest 90-day window validates (see the time split).
     full = training_examples(cutoffs=8).query("cutoff_rank >= 3")
     full = spread_out_latest_window(full.assign(cutoff_rank=full["cutoff_rank"] - 2))
-    assert scales(train_boosters(full, TINY))["spend_p90"] < 0.8
+    assert scales(train(full))["spend_p90"] < 0.8
     # Two cutoffs, windows of 30 and 60 days: shorter than the 90-day horizon, so the
     # held-out window only stops the boosting; its spread says little about 90 days.
     short = spread_out_latest_window(training_examples(cutoffs=2))
-    assert set(scales(train_boosters(short, TINY)).values()) == {1.0}
+    assert set(scales(train(short)).values()) == {1.0}
 
 
 def test_quantiles_grow_with_the_btyd_forecast_of_the_horizon(trained) -> None:
     _, model = trained
     features = scoring_features()
-    btyd = fit_btyd_on(features)
+    btyd = model.btyd
     scored_at = dt.datetime(2025, 7, 1)
-    quarter = score_frame(model, btyd, features, scored_at)
-    year = score_frame(model, btyd, features.assign(horizon_days=365), scored_at)
+    quarter = score_frame(model, features, scored_at)
+    year = score_frame(model, features.assign(horizon_days=365), scored_at)
     base = btyd_forecasts(btyd, features, np.full(len(features), 90.0))["btyd_expected_spend"]
     longer = btyd_forecasts(btyd, features, np.full(len(features), 365.0))["btyd_expected_spend"]
     growth = longer.sum() / base.sum()
@@ -241,12 +253,41 @@ def test_quantiles_grow_with_the_btyd_forecast_of_the_horizon(trained) -> None:
 def test_clear_errors_for_unusable_input(trained) -> None:
     registry, _ = trained
     with pytest.raises(ValueError, match="no training examples"):
-        prepare_examples(training_examples().iloc[0:0])
+        prepare_examples(training_examples().iloc[0:0], {})
     with pytest.raises(ValueError, match="lacks the column"):
-        prepare_examples(training_examples().drop(columns=["label_net_spend"]))
+        prepare_examples(training_examples().drop(columns=["label_net_spend"]), {})
+    with pytest.raises(ValueError, match="no BTYD fit for the training cutoff 2025-05-31"):
+        prepare_examples(training_examples(cutoffs=1), {})
+    fits = pd.DataFrame({"btyd_fit_id": [], "method": [], "parameters": []})
     with pytest.raises(ValueError, match="registry is empty"):
-        ScoringModel.from_registry(registry.iloc[0:0])
+        ScoringModel.from_registry(registry.iloc[0:0], fits)
     with pytest.raises(ValueError, match="m1999 is not in the registry"):
-        ScoringModel.from_registry(registry, "m1999")
+        ScoringModel.from_registry(registry, fits, "m1999")
+    with pytest.raises(ValueError, match="rests on the BTYD fit btyd2025.* not in btyd_fits"):
+        ScoringModel.from_registry(registry, fits)
+    with pytest.raises(ValueError, match="registered before its BTYD fit was stored"):
+        ScoringModel.from_registry(registry.assign(btyd_fit_id=None), fits)
     with pytest.raises(ValueError, match="quantiles must lie strictly between 0 and 1"):
         TrainingConfig(quantiles=(0.5, 1.0))
+
+
+def test_one_fit_per_date_serves_every_purpose_there_and_round_trips_exactly() -> None:
+    examples = training_examples(cutoffs=2)
+    fits = fit_per_cutoff(examples)
+    later, earlier = sorted(fits, reverse=True)
+    purposes = pd.DataFrame(
+        {
+            "cutoff_date": [later, later, earlier],
+            "purpose": ["production", "backtest_holdout", "production"],
+        }
+    )
+    table = fits_table(fits, purposes, dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)).to_pandas()
+    assert len(table) == 3
+    assert table["btyd_fit_id"].nunique() == 2
+    shared = table[table["cutoff_date"] == later]
+    assert shared["btyd_fit_id"].nunique() == 1 and shared["parameters"].nunique() == 1
+    assert shared["btyd_fit_id"].iloc[0] == "btyd20250701T120000Z_20250531"
+    assert (table["customers"] == 400).all() and (table["customers_fitted"] == 400).all()
+    assert (table["bgnbd_log_likelihood"] < 0).all()
+    for row in table.itertuples():
+        assert model_from_row(row.method, row.parameters) == fits[row.cutoff_date].model

@@ -43,8 +43,11 @@ test-dbt:
 test-python:
 	$(BIN)/pytest
 
+# The whole job against its naive floor: SIZE=10m (default), 50m or 100m transactions,
+# generated under /tmp/clv-bench when absent.
+SIZE ?= 10m
 bench: install
-	$(BIN)/python benchmarks/features_vs_duckdb.py
+	$(BIN)/python benchmarks/end_to_end.py --size $(SIZE)
 
 clean:
 	rm -rf target logs data/*.duckdb data/output

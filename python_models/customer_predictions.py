@@ -32,5 +32,7 @@ def model(dbt, session):
         registry.filter(chosen).df(), fits.df(), version, known_versions=versions
     )
     features = dbt.ref("int_customer_features_as_of_date")
+    [(customers,)] = features.aggregate("count(*)").fetchall()
     reader = features.order("customer_id").fetch_record_batch(BATCH_ROWS)
-    return score_reader(scoring_model, reader, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return score_reader(scoring_model, reader, scored_at, customers)

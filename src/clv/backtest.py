@@ -69,7 +69,7 @@ def backtest_predictions(
 
     backtest_date = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
     horizon = int(holdout["horizon_days"].iloc[0])
-    result = train_boosters(train, config, models_by_cutoff(btyd_fits))
+    result = train_boosters(train, config, models_by_cutoff(btyd_fits), what="backtest training")
     holdout_fit = btyd_fits[
         (btyd_fits["purpose"] == "backtest_holdout")
         & (pd.to_datetime(btyd_fits["cutoff_date"]).dt.date == backtest_date)

@@ -12,6 +12,8 @@ from clv import export, generate, run
 ENVIRONMENT = """\
 environment variables:
   CLV_DUCKDB_PATH  the warehouse file (default: data/warehouse.duckdb in the project)
+  CLV_DUCKDB_MEMORY_LIMIT  DuckDB's memory limit, beyond which it spills to disk
+                   (default 1GB; e.g. 8GB on a large machine)
   REDIS_URL        where --publish-redis publishes when it is given no URL
   CLV_DEBUG        set to 1 to see the traceback of an unexpected failure
 

@@ -59,6 +59,8 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from clv.progress import Progress
+
 log = logging.getLogger(__name__)
 
 ID_COLUMN = "customer_id"
@@ -462,8 +464,11 @@ def publish_predictions(
     metadata: Mapping[str, str] | None = None,
     grace_seconds: int = DEFAULT_GRACE_SECONDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    customers: int | None = None,
 ) -> PublishResult:
     """Write every row as ``{prefix}:{version}:customer:{id}``, then make ``version`` current.
+
+    customers, the number of rows, only tells the progress lines how far it is.
 
     Raises RedisPublishError (one sentence, no secrets) when Redis is unreachable, times out,
     rejects the credentials or a command; ValueError/TypeError for unusable input. In every
@@ -492,6 +497,7 @@ def publish_predictions(
         persist = _register(client, prefix, version, progress)
         key_prefix = customer_key(prefix, version, "")
         encoded = _encode_ahead(chain([first], pending), columns, key_prefix, persist)
+        shown = Progress(f"publishing to Redis as {version}", customers, "forecasts")
         with closing(encoded):
             for number in count(1):
                 try:
@@ -501,6 +507,8 @@ def publish_predictions(
                 if item is None:
                     break
                 progress.written += _write_batch(client, item[1], item[0], persist)
+                shown.advance(progress.written)
+        shown.done()
         _write_meta(client, prefix, version, progress.written, columns, extra)
         progress.flipping = True
         previous = _flip(client, prefix, version, progress.written)

@@ -201,13 +201,13 @@ def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
     try:
         client = connect(url)
         with duckdb.connect(str(database)) as connection:
-            batches = connection.sql("select * from customer_predictions").fetch_record_batch(
-                PUBLISH_BATCH_ROWS
-            )
+            forecasts = connection.sql("select * from customer_predictions")
+            [(customers,)] = forecasts.aggregate("count(*)").fetchall()
             result = publish_predictions(
                 client,
-                batches,
+                forecasts.fetch_record_batch(PUBLISH_BATCH_ROWS),
                 version,
+                customers=customers,
                 prefix=prefix,
                 metadata={
                     "as_of_date": summary["as_of_date"],

@@ -26,6 +26,7 @@ from clv.features import (
     quantile_spend,
     require_columns,
 )
+from clv.progress import Progress
 
 KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
 
@@ -164,19 +165,29 @@ def score_batches(
     model: ScoringModel,
     batches: Iterable[pa.RecordBatch],
     scored_at: dt.datetime,
+    customers: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     schema = predictions_schema(model)
+    scored = Progress(f"scoring with {model.model_version}", customers, "customers")
     for batch in batches:
         if batch.num_rows == 0:
             continue
         frame = score_frame(model, batch.to_pandas(), scored_at)
         yield pa.RecordBatch.from_pandas(frame, schema=schema, preserve_index=False)
+        scored.advance(scored.done_count + batch.num_rows)
+    scored.done()
 
 
 def score_reader(
-    model: ScoringModel, reader: pa.RecordBatchReader, scored_at: dt.datetime
+    model: ScoringModel,
+    reader: pa.RecordBatchReader,
+    scored_at: dt.datetime,
+    customers: int | None = None,
 ) -> pa.RecordBatchReader:
-    """A reader of forecasts that pulls feature batches only as it is read."""
+    """A reader of forecasts that pulls feature batches only as it is read.
+
+    customers, the number to score, only tells the progress lines how far it is.
+    """
     return pa.RecordBatchReader.from_batches(
-        predictions_schema(model), score_batches(model, reader, scored_at)
+        predictions_schema(model), score_batches(model, reader, scored_at, customers)
     )

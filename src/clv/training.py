@@ -46,6 +46,7 @@ from clv.features import (
     quantile_spend,
     require_columns,
 )
+from clv.progress import Progress
 
 EXAMPLE_COLUMNS = ("cutoff_date", "cutoff_rank", "label_window_days", "label_net_spend")
 # Scales tried when recalibrating a quantile on the validation window.
@@ -232,9 +233,17 @@ def _fit(
     train: lgb.Dataset,
     valid: lgb.Dataset | None,
     config: TrainingConfig,
+    rounds: Progress,
 ) -> tuple[lgb.Booster, int, str | None, float | None]:
+    rounds_before = rounds.done_count
+
+    def report(env: lgb.callback.CallbackEnv) -> None:
+        rounds.advance(rounds_before + env.iteration + 1)
+
     if valid is None:
-        booster = lgb.train(parameters, train, num_boost_round=config.num_boost_round // 2)
+        booster = lgb.train(
+            parameters, train, num_boost_round=config.num_boost_round // 2, callbacks=[report]
+        )
         return booster, booster.current_iteration(), None, None
     booster = lgb.train(
         parameters,
@@ -242,7 +251,7 @@ def _fit(
         num_boost_round=config.num_boost_round,
         valid_sets=[valid],
         valid_names=["validation"],
-        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False), report],
     )
     [(name, value)] = booster.best_score["validation"].items()
     return booster, booster.best_iteration, name, float(value)
@@ -267,11 +276,15 @@ def calibration_scale(actual: np.ndarray, predicted: np.ndarray, level: float) -
 
 
 def train_boosters(
-    examples: pd.DataFrame, config: TrainingConfig, btyd: Mapping[dt.date, BtydModel | None]
+    examples: pd.DataFrame,
+    config: TrainingConfig,
+    btyd: Mapping[dt.date, BtydModel | None],
+    what: str = "training",
 ) -> TrainingResult:
     """Train the expected-spend, quantile and purchase-probability boosters.
 
-    btyd holds the BTYD fit at each cutoff date of the examples (see prepare_examples).
+    btyd holds the BTYD fit at each cutoff date of the examples (see prepare_examples);
+    what names the work in the progress lines.
 
     The examples are sorted first: a SQL table comes back in no fixed order, and with
     bagging the same rows in another order would give another model.
@@ -296,6 +309,12 @@ def train_boosters(
         )
 
     boosters: list[TrainedBooster] = []
+    count = len(config.quantiles) + 2
+    rounds = Progress(
+        f"{what}, {count} boosters on {train_rows.size:,} examples",
+        count * config.num_boost_round,
+        "rounds at most (early stopping ends sooner)",
+    )
 
     log_base = np.log(prepared.base_spend)
     parameters = _parameters(config, "poisson")
@@ -304,6 +323,7 @@ def train_boosters(
         dataset(train_rows, prepared.label, log_base),
         dataset(valid_rows, prepared.label, log_base) if has_validation else None,
         config,
+        rounds,
     )
     boosters.append(
         TrainedBooster(
@@ -320,6 +340,7 @@ def train_boosters(
             dataset(train_rows, ratio),
             dataset(valid_rows, ratio) if has_validation else None,
             config,
+            rounds,
         )
         scale = 1.0
         if recalibrate:
@@ -349,7 +370,9 @@ def train_boosters(
         dataset(train_rows, purchase),
         dataset(valid_rows, purchase) if has_validation else None,
         config,
+        rounds,
     )
+    rounds.done()
     boosters.append(
         TrainedBooster(
             "prob_purchase", "binary", None, booster, best, 1.0, metric, value, parameters

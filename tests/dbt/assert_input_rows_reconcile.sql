@@ -1,16 +1,16 @@
 -- Every input row is either a valid transaction or a rejected one: none vanish,
--- none are counted twice. The rows are counted by a read of their own: the rows
--- the reader can split, plus the lines it cannot (stg_transactions__unreadable_rows).
+-- none are counted twice. The input rows are the rows the reader split, numbered
+-- 1..n in each file as they were read (a gap would be a lost row), plus the lines
+-- it could not split (stg_transactions__unreadable_rows).
 -- Returns a row (a failure) when the counts disagree.
-{%- set input = transactions_input() %}
-{%- do source('transactions', 'raw_transactions') %}
-
 with
 
-readable_rows as (
+checked_rows as (
 
-    select count(*) as row_count
-    from {{ read_transactions(input) }}
+    select
+        source_file,
+        source_row_number
+    from {{ ref('stg_transactions__rows') }}
 
 ),
 
@@ -35,12 +35,32 @@ rejected_transactions as (
 
 ),
 
+files as (
+
+    select
+        count(*) as row_count,
+        max(source_row_number) as last_row_number
+    from checked_rows
+    group by source_file
+
+),
+
+readable_rows as (
+
+    select
+        coalesce(sum(row_count), 0) as row_count,
+        coalesce(sum(last_row_number), 0) as numbered_rows
+    from files
+
+),
+
 final as (
 
     select
         valid_transactions.row_count as valid_rows,
         rejected_transactions.row_count as rejected_rows,
-        readable_rows.row_count + unreadable_rows.row_count as raw_rows
+        readable_rows.row_count + unreadable_rows.row_count as raw_rows,
+        readable_rows.numbered_rows + unreadable_rows.row_count as numbered_rows
     from readable_rows
     cross join unreadable_rows
     cross join valid_transactions
@@ -49,4 +69,6 @@ final as (
 )
 
 select * from final
-where raw_rows != valid_rows + rejected_rows
+where
+    raw_rows != valid_rows + rejected_rows
+    or numbered_rows != raw_rows

@@ -77,6 +77,11 @@ def scoring_features(customers: int = 250) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def trained() -> tuple[pd.DataFrame, ScoringModel]:
+    return registered_model()
+
+
+def registered_model() -> tuple[pd.DataFrame, ScoringModel]:
+    """Tiny boosters on training_examples(), registered with a BTYD fit at AS_OF."""
     result = train(training_examples())
     trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
     fit = fit_at(AS_OF, scoring_features())

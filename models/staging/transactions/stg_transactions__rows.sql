@@ -1,3 +1,4 @@
+{{ config(materialized='table') }}
 {%- set input = transactions_input() %}
 {%- set mapped = input.mapped %}
 {#- The file is read by read_transactions(); this call only records the lineage. #}
@@ -42,16 +43,9 @@
         the first in the file. #}
     {%- set copy_number = 'row_number() over (' ~ partition ~ ' order by '
         ~ (content_order ~ ', ' if content_order else '') ~ 'input_row_number)' %}
-    {#- The same survivors without file positions: copies that tie on content are
-        identical in every typed column, so the valid rows may take any of them.
-        Numbering the file runs on one thread in DuckDB; this way the valid rows,
-        and so the features, never wait for it (benchmarks/features_vs_duckdb.py). #}
-    {%- set copy_number_by_content = 'row_number() over (' ~ partition
-        ~ (' order by ' ~ content_order if content_order else '') ~ ')' %}
 {%- else %}
     {%- set duplicate_reason = 'duplicate_row' %}  {#- never given: the check is off #}
     {%- set copy_number = '1' %}
-    {%- set copy_number_by_content = '1' %}
 {%- endif %}
 
 {%- if input.files | length > 1 %}
@@ -144,8 +138,7 @@ duplicate_checks as (
 
     select
         *,
-        {{ copy_number }} as copy_number,
-        {{ copy_number_by_content }} as copy_number_by_content
+        {{ copy_number }} as copy_number
     from field_checks
 
 ),
@@ -169,8 +162,7 @@ final as (
         coalesce(
             field_rejection_reason,
             case when copy_number > 1 then '{{ duplicate_reason }}' end
-        ) as rejection_reason,
-        field_rejection_reason is null and copy_number_by_content = 1 as is_kept_copy
+        ) as rejection_reason
     from duplicate_checks
 
 )

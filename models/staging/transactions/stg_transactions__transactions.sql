@@ -9,7 +9,7 @@ checked_rows as (
         transaction_date,
         amount,
         quantity,
-        is_kept_copy
+        rejection_reason
     from {{ ref('stg_transactions__rows') }}
 
 ),
@@ -25,7 +25,7 @@ final as (
         quantity,
         amount < 0 as is_refund
     from checked_rows
-    where is_kept_copy
+    where rejection_reason is null
 
 )
 

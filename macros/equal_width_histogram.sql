@@ -7,10 +7,63 @@
 {% macro equal_width_histogram(relation, value, count_alias, bins=40) %}
     with
 
+    value_count as (
+
+        select count(*) as value_count
+        from {{ relation }}
+
+    ),
+
+    upper_tail as (
+
+        -- The 99th percentile lies in the top 1% of values (+2): a bounded heap,
+        -- where percentile_cont holds every value in memory at once (tens of
+        -- millions of purchases outgrow DuckDB's memory limit).
+        select {{ value }} as tail_value
+        from {{ relation }}
+        order by {{ value }} desc
+        limit (select cast(floor(0.01 * value_count) as bigint) + 2 from value_count)
+
+    ),
+
+    tail_ranked as (
+
+        select
+            tail_value,
+            row_number() over (order by tail_value desc) - 1 as rank_from_top
+        from upper_tail
+
+    ),
+
+    percentile_position as (
+
+        -- percentile_cont's definition: position 0.99 (n - 1) in ascending order,
+        -- interpolated between its two neighbours.
+        select
+            value_count - 1 - floor(0.99 * (value_count - 1)) as lower_rank_from_top,
+            0.99 * (value_count - 1) - floor(0.99 * (value_count - 1)) as fraction
+        from value_count
+
+    ),
+
+    percentile_99 as (
+
+        select
+            max(case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top then tail_ranked.tail_value end)
+            + any_value(percentile_position.fraction) * coalesce(
+                max(case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top - 1 then tail_ranked.tail_value end)
+                - max(case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top then tail_ranked.tail_value end),
+                0
+            ) as value_99
+        from tail_ranked
+        cross join percentile_position
+
+    ),
+
     bin_width as (
 
-        select greatest(percentile_cont(0.99) within group (order by {{ value }}) / {{ bins }}, 0.01) as width
-        from {{ relation }}
+        select greatest(coalesce(value_99, 0) / {{ bins }}, 0.01) as width
+        from percentile_99
 
     ),
 

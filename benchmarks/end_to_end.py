@@ -148,6 +148,8 @@ def main() -> int:
     runs: dict[str, list[float]] = {}
 
     def keep(name: str, value: float) -> None:
+        # Printed as it comes, so that a run that fails later still shows what it measured.
+        print(f"  {name}: {value:,.1f}", flush=True)
         runs.setdefault(name, []).append(value)
 
     for attempt in range(1, args.repeat + 1):

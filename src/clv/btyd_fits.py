@@ -186,7 +186,3 @@ def latest_build(fits: pd.DataFrame) -> pd.DataFrame:
     """The rows of btyd_fits fitted by the latest build (the current one, during a build)."""
     require_columns(fits, ("fitted_at",), "the BTYD fits")
     return fits[fits["fitted_at"] == fits["fitted_at"].max()].reset_index(drop=True)
-
-
-def models_of(fits: Mapping[dt.date, BtydFit]) -> dict[dt.date, BtydModel | None]:
-    return {cutoff: fit.model for cutoff, fit in fits.items()}

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from clv.btyd_fits import fit_at, fit_per_cutoff, fits_table, model_from_row, models_of
+from clv.btyd_fits import fit_at, fit_per_cutoff, fits_table, model_from_row, models_by_cutoff
 from clv.features import SQL_FEATURES, btyd_forecasts
 from clv.registry import new_model_version, registry_rows, write_model_files
 from clv.scoring import ScoringModel, score_frame, score_reader
@@ -63,9 +63,16 @@ def training_examples(customers: int = 400, cutoffs: int = 3, seed: int = 0) -> 
     return pd.concat(parts, ignore_index=True)
 
 
+def btyd_at_cutoffs(examples: pd.DataFrame) -> dict:
+    """Each cutoff's BTYD model as training reads it: fitted, stored as rows, read back."""
+    purposes = examples[["cutoff_date"]].assign(purpose="production")
+    fitted_at = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+    return models_by_cutoff(fits_table(fit_per_cutoff(examples), purposes, fitted_at).to_pandas())
+
+
 def train(examples: pd.DataFrame, config: TrainingConfig = TINY):
     """Boosters on examples, each cutoff's BTYD fitted as btyd_fits fits it."""
-    return train_boosters(examples, config, models_of(fit_per_cutoff(examples)))
+    return train_boosters(examples, config, btyd_at_cutoffs(examples))
 
 
 def scoring_features(customers: int = 250) -> pd.DataFrame:
@@ -183,7 +190,7 @@ def test_each_cutoff_level_is_divided_out() -> None:
         label_net_spend=calm["label_net_spend"] * 10,
     )
     examples = pd.concat([calm, hot], ignore_index=True)
-    prepared = prepare_examples(examples, models_of(fit_per_cutoff(examples)))
+    prepared = prepare_examples(examples, btyd_at_cutoffs(examples))
     levels = prepared.cutoff_levels
     assert levels["2025-05-01"] == pytest.approx(10 * levels["2025-05-31"], rel=1e-6)
     # After dividing out, both windows sit at the BTYD level on average.

@@ -1,10 +1,10 @@
 """Benchmark: what training on a sample of customers (var max_training_rows) costs and saves.
 
 Generates transactions under /tmp (reused when present), builds the training examples
-once without sampling, then trains the backtest boosters on every customer and on hash
-samples of whole customers (the macro's rule), and scores the same full holdout with
-each. Prints training time and the backtest metrics per sample share. A measurement,
-not a test.
+and the BTYD fits at their cutoffs once without sampling, then trains the backtest
+boosters on every customer and on hash samples of whole customers (the macro's rule),
+and scores the same full holdout with each. Prints training time and the backtest
+metrics per sample share. A measurement, not a test.
 
     .venv/bin/python benchmarks/training_sample.py [--customers 100000] [--shares 0.5 0.2 0.1]
 """
@@ -22,6 +22,7 @@ import duckdb
 import pandas as pd
 
 from clv.backtest import backtest_predictions, metrics_table
+from clv.btyd_fits import latest_build
 from clv.generate import generate_transactions, write_transactions
 from clv.training import TrainingConfig
 from run_dbt import run_dbt
@@ -37,7 +38,7 @@ SHOWN = [
 
 
 def build_examples(customers: int, folder: Path) -> Path:
-    """Generate the file and build int_training_examples_labelled without sampling."""
+    """Generate the file and build the training examples and BTYD fits without sampling."""
     path = folder / f"transactions_{customers}_customers.csv"
     if not path.exists():
         generated = generate_transactions(customers=customers, seed=7)
@@ -45,7 +46,7 @@ def build_examples(customers: int, folder: Path) -> Path:
     database = folder / f"examples_{customers}.duckdb"
     if not database.exists():
         run_dbt(
-            ["run", "--quiet", "--select", "+int_training_examples_labelled"],
+            ["run", "--quiet", "--select", "+btyd_fits"],
             {"transactions_path": str(path), "max_training_rows": 0},
             database,
             folder,
@@ -65,6 +66,7 @@ def main() -> int:
     config = TrainingConfig(num_threads=os.cpu_count() or 1)
     rows = []
     with duckdb.connect(str(database), read_only=True) as connection:
+        fits = latest_build(connection.sql("select * from btyd_fits").df())
         holdout = connection.sql(
             "select * from int_training_examples_labelled where purpose = 'backtest_holdout'"
         ).df()
@@ -76,7 +78,7 @@ def main() -> int:
             ).df()
             started = time.perf_counter()
             predictions = backtest_predictions(
-                pd.concat([training, holdout], ignore_index=True), config, dt.datetime.now()
+                pd.concat([training, holdout], ignore_index=True), config, dt.datetime.now(), fits
             )
             seconds = time.perf_counter() - started
             table = metrics_table(predictions, config.quantiles, "").set_index("model")

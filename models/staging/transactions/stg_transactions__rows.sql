@@ -21,6 +21,8 @@
 {%- endfor %}
 
 {#- What makes two rows copies of one transaction depends on what the file offers. #}
+{%- set duplicate_check = true %}
+{%- set content_order = none %}
 {%- if 'transaction_id' in mapped %}
     {%- set duplicate_reason = 'duplicate_transaction_id' %}
     {%- set duplicate_key = 'transaction_id' %}
@@ -30,22 +32,11 @@
     {%- set duplicate_reason = 'duplicate_row' %}
     {#- An exact duplicate is identical in every column of the file, mapped or not. #}
     {%- set duplicate_key = 'file_row' %}
-    {%- set content_order = none %}
-{%- endif %}
-
-{%- if duplicate_key %}
-    {#- Only rows that passed the field checks compete for a key, so a broken first
-        copy never knocks out a good second one; the rest share the null partition,
-        where the number is never read. #}
-    {%- set partition = 'partition by case when field_rejection_reason is null then '
-        ~ duplicate_key ~ ' end' %}
-    {#- The rule: the earliest copy by content survives, and of identical copies
-        the first in the file. #}
-    {%- set copy_number = 'row_number() over (' ~ partition ~ ' order by '
-        ~ (content_order ~ ', ' if content_order else '') ~ 'input_row_number)' %}
 {%- else %}
-    {%- set duplicate_reason = 'duplicate_row' %}  {#- never given: the check is off #}
-    {%- set copy_number = '1' %}
+    {#- The check is off: no row competes (the key below is never compared). #}
+    {%- set duplicate_check = false %}
+    {%- set duplicate_reason = 'duplicate_row' %}
+    {%- set duplicate_key = 'input_row_number' %}
 {%- endif %}
 
 {%- if input.files | length > 1 %}
@@ -134,36 +125,79 @@ field_checks as (
 
 ),
 
+-- Copies are rare: find the repeated keys by aggregation, and order only their rows,
+-- instead of a window over every row (measured 3 s of 17 at ten million rows).
+-- Only rows that passed the field checks compete for a key, so a broken first copy
+-- never knocks out a good second one.
+repeated_keys as (
+
+    select {{ duplicate_key }} as duplicate_key
+    from field_checks
+    where {{ 'field_rejection_reason is null' if duplicate_check else 'false' }}
+    group by {{ duplicate_key }}
+    having count(*) > 1
+
+),
+
+later_copies as (
+
+    select
+        field_checks.input_row_number,
+        -- The rule: the earliest copy by content survives, and of identical copies
+        -- the first in the file.
+        row_number() over (
+            partition by field_checks.{{ duplicate_key }}
+            order by {{ (content_order ~ ', ') if content_order }}field_checks.input_row_number
+        ) as copy_number
+    from field_checks
+    inner join repeated_keys
+        -- Identical rows may hold nulls in unmapped columns; they are still copies.
+        on field_checks.{{ duplicate_key }} is not distinct from repeated_keys.duplicate_key
+    where field_checks.field_rejection_reason is null
+
+),
+
 duplicate_checks as (
 
     select
-        *,
-        {{ copy_number }} as copy_number
+        field_checks.*,
+        case when later_copies.copy_number > 1 then '{{ duplicate_reason }}' end
+            as duplicate_rejection_reason
     from field_checks
+    left join later_copies on field_checks.input_row_number = later_copies.input_row_number
+
+),
+
+checked as (
+
+    select
+        *,
+        coalesce(field_rejection_reason, duplicate_rejection_reason) as rejection_reason
+    from duplicate_checks
 
 ),
 
 final as (
 
+    -- The file's text is kept where it is the record: for a rejected row. A valid
+    -- row's record is its typed values (writing every field twice cost 3 s of 14
+    -- at ten million rows), and the file itself is never changed.
     select
         source_file,
         source_row_number,
-        customer_id_raw,
-        transaction_date_raw,
-        amount_raw,
-        quantity_raw,
-        transaction_id_raw,
         customer_id,
         transaction_at,
         amount,
         transaction_id,
+        rejection_reason,
         cast(transaction_at as date) as transaction_date,
-        coalesce(quantity, 1) as quantity,
-        coalesce(
-            field_rejection_reason,
-            case when copy_number > 1 then '{{ duplicate_reason }}' end
-        ) as rejection_reason
-    from duplicate_checks
+        case when rejection_reason is not null then customer_id_raw end as customer_id_raw,
+        case when rejection_reason is not null then transaction_date_raw end as transaction_date_raw,
+        case when rejection_reason is not null then amount_raw end as amount_raw,
+        case when rejection_reason is not null then quantity_raw end as quantity_raw,
+        case when rejection_reason is not null then transaction_id_raw end as transaction_id_raw,
+        coalesce(quantity, 1) as quantity
+    from checked
 
 )
 

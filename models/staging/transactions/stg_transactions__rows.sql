@@ -132,10 +132,10 @@ field_checks as (
 -- second one.
 repeated_key_hashes as (
 
-    select {{ fast_hash(duplicate_key) }} as key_hash
+    select {{ fast_hash([duplicate_key]) }} as key_hash
     from field_checks
     where {{ 'field_rejection_reason is null' if duplicate_check else 'false' }}
-    group by {{ fast_hash(duplicate_key) }}
+    group by {{ fast_hash([duplicate_key]) }}
     having count(*) > 1
 
 ),
@@ -155,7 +155,7 @@ later_copies as (
     from field_checks
     where
         field_rejection_reason is null
-        and {{ fast_hash(duplicate_key) }} in (
+        and {{ fast_hash([duplicate_key]) }} in (
             select repeated_key_hashes.key_hash from repeated_key_hashes
         )
 

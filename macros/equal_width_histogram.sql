@@ -46,17 +46,25 @@
 
     ),
 
-    percentile_99 as (
+    neighbours as (
 
         select
-            max(case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top then tail_ranked.tail_value end)
-            + any_value(percentile_position.fraction) * coalesce(
-                max(case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top - 1 then tail_ranked.tail_value end)
-                - max(case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top then tail_ranked.tail_value end),
-                0
-            ) as value_99
+            max(
+                case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top then tail_ranked.tail_value end
+            ) as lower_value,
+            max(
+                case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top - 1 then tail_ranked.tail_value end
+            ) as upper_value,
+            any_value(percentile_position.fraction) as fraction
         from tail_ranked
         cross join percentile_position
+
+    ),
+
+    percentile_99 as (
+
+        select lower_value + fraction * coalesce(upper_value - lower_value, 0) as value_99
+        from neighbours
 
     ),
 

@@ -11,13 +11,7 @@ with
 
 repeated_hashes as (
 
-    select {{ fast_hash(columns) }} as key_hash
-    from {{ relation }}
-    {%- if where %}
-    where {{ where }}
-    {%- endif %}
-    group by {{ fast_hash(columns) }}
-    having count(*) > 1
+    {{ repeated_key_hashes(relation, columns, where) }}
 
 )
 
@@ -33,6 +27,19 @@ where
 group by {{ columns | join(', ') }}
 having count(*) > 1
 
+{% endmacro %}
+
+
+{#- The hashes (as key_hash) of the combinations of `columns` that appear more than
+    once: the candidates, to be compared exactly. -#}
+{% macro repeated_key_hashes(relation, columns, where=none) %}
+    select {{ fast_hash(columns) }} as key_hash
+    from {{ relation }}
+    {%- if where %}
+    where {{ where }}
+    {%- endif %}
+    group by {{ fast_hash(columns) }}
+    having count(*) > 1
 {% endmacro %}
 
 

@@ -132,11 +132,11 @@ field_checks as (
 -- second one.
 repeated_key_hashes as (
 
-    select {{ fast_hash([duplicate_key]) }} as key_hash
-    from field_checks
-    where {{ 'field_rejection_reason is null' if duplicate_check else 'false' }}
-    group by {{ fast_hash([duplicate_key]) }}
-    having count(*) > 1
+    {{ repeated_key_hashes(
+        'field_checks',
+        [duplicate_key],
+        'field_rejection_reason is null' if duplicate_check else 'false'
+    ) }}
 
 ),
 

@@ -9,11 +9,12 @@ DBT_FLAGS := --profiles-dir . --project-dir .
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-spark.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements-dev.txt
-	$(BIN)/pip install --quiet --no-deps -e .
+	# compat: a path entry, so dbt sees the top-level plugin module dbt_clv_spark_session
+	$(BIN)/pip install --quiet --no-deps --config-settings editable_mode=compat -e .
 	touch $@
 
 # The whole batch job on the bundled sample, through the same CLI a scheduler uses.

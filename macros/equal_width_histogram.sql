@@ -7,6 +7,48 @@
 {% macro equal_width_histogram(relation, value, count_alias, bins=40) %}
     with
 
+    percentile_99 as (
+
+        {{ percentile_99(relation, value) }}
+
+    ),
+
+    bin_width as (
+
+        select greatest(coalesce(value_99, 0) / {{ bins }}, 0.01) as width
+        from percentile_99
+
+    ),
+
+    binned as (
+
+        select least(floor(values_to_bin.{{ value }} / bin_width.width), {{ bins }}) as bin_index
+        from {{ relation }} as values_to_bin
+        cross join bin_width
+
+    )
+
+    select
+        binned.bin_index * bin_width.width as bin_lower,
+        case
+            when binned.bin_index < {{ bins }} then (binned.bin_index + 1) * bin_width.width
+        end as bin_upper,
+        count(*) as {{ count_alias }}
+    from binned
+    cross join bin_width
+    group by binned.bin_index, bin_width.width
+{% endmacro %}
+
+
+
+{#- One row, `value_99`: the exact 99th percentile of `value`, as percentile_cont gives it. -#}
+{% macro percentile_99(relation, value) %}
+    {{- return(adapter.dispatch('percentile_99', 'clv')(relation, value)) -}}
+{% endmacro %}
+
+{% macro default__percentile_99(relation, value) %}
+    with
+
     value_count as (
 
         select count(*) as value_count
@@ -59,37 +101,14 @@
         from tail_ranked
         cross join percentile_position
 
-    ),
-
-    percentile_99 as (
-
-        select lower_value + fraction * coalesce(upper_value - lower_value, 0) as value_99
-        from neighbours
-
-    ),
-
-    bin_width as (
-
-        select greatest(coalesce(value_99, 0) / {{ bins }}, 0.01) as width
-        from percentile_99
-
-    ),
-
-    binned as (
-
-        select least(floor(values_to_bin.{{ value }} / bin_width.width), {{ bins }}) as bin_index
-        from {{ relation }} as values_to_bin
-        cross join bin_width
-
     )
 
-    select
-        binned.bin_index * bin_width.width as bin_lower,
-        case
-            when binned.bin_index < {{ bins }} then (binned.bin_index + 1) * bin_width.width
-        end as bin_upper,
-        count(*) as {{ count_alias }}
-    from binned
-    cross join bin_width
-    group by binned.bin_index, bin_width.width
+    select lower_value + fraction * coalesce(upper_value - lower_value, 0) as value_99
+    from neighbours
+{% endmacro %}
+
+{#- Spark's exact percentile counts each distinct value once, so it holds the distinct values, not every row. -#}
+{% macro spark__percentile_99(relation, value) %}
+    select percentile({{ value }}, 0.99) as value_99
+    from {{ relation }}
 {% endmacro %}

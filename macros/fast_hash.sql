@@ -20,3 +20,7 @@
 {% macro duckdb__fast_hash(expressions) -%}
     hash({{ expressions | join(', ') }})
 {%- endmacro %}
+
+{% macro spark__fast_hash(expressions) -%}
+    xxhash64({{ expressions | join(', ') }})
+{%- endmacro %}

@@ -5,13 +5,30 @@
 
 {#- A SQL string literal: single quotes doubled. -#}
 {% macro sql_string(value) -%}
+    {{- adapter.dispatch('sql_string', 'clv')(value) -}}
+{%- endmacro %}
+
+{% macro default__sql_string(value) -%}
     '{{ (value | string).replace("'", "''") }}'
+{%- endmacro %}
+
+{#- Spark reads a backslash as an escape and '' as two adjacent literals: escape both. -#}
+{% macro spark__sql_string(value) -%}
+    '{{ (value | string).replace("\\", "\\\\").replace("'", "\\'") }}'
 {%- endmacro %}
 
 
 {#- A quoted SQL identifier (a column name from the user's file): double quotes doubled. -#}
 {% macro sql_identifier(name) -%}
+    {{- adapter.dispatch('sql_identifier', 'clv')(name) -}}
+{%- endmacro %}
+
+{% macro default__sql_identifier(name) -%}
     "{{ (name | string).replace('"', '""') }}"
+{%- endmacro %}
+
+{% macro spark__sql_identifier(name) -%}
+    `{{ (name | string).replace('`', '``') }}`
 {%- endmacro %}
 
 

@@ -50,3 +50,12 @@
         hash({{ customer_id }}) % 1000000 < {{ (share * 1000000) | int }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- Another hash than DuckDB's, so a sampled Spark build trains on other customers. -#}
+{% macro spark__customer_in_sample(customer_id, share) -%}
+    {%- if share >= 1 -%}
+        true
+    {%- else -%}
+        pmod(xxhash64({{ customer_id }}), 1000000) < {{ (share * 1000000) | int }}
+    {%- endif -%}
+{%- endmacro %}

@@ -14,8 +14,71 @@
     features build on ten million rows (benchmarks/features_vs_duckdb.py).
 -#}
 {% macro trim_unicode_whitespace(expression) -%}
+    {{- adapter.dispatch('trim_unicode_whitespace', 'clv')(expression) -}}
+{%- endmacro %}
+
+{% macro unicode_whitespace_pattern() -%}
     {%- set space = '[\\s\\p{Z}\\x{0b}\\x{85}\\x{200b}\\x{feff}]' -%}
-    regexp_replace({{ expression }}, '^{{ space }}+|{{ space }}+$', '', 'g')
+    {{- return('^' ~ space ~ '+|' ~ space ~ '+$') -}}
+{%- endmacro %}
+
+{% macro default__trim_unicode_whitespace(expression) -%}
+    regexp_replace({{ expression }}, '{{ unicode_whitespace_pattern() }}', '', 'g')
+{%- endmacro %}
+
+{#- Spark replaces every match, and a raw literal keeps the backslashes for Java's regex. -#}
+{% macro spark__trim_unicode_whitespace(expression) -%}
+    regexp_replace({{ expression }}, r'{{ unicode_whitespace_pattern() }}', '')
+{%- endmacro %}
+
+
+{#- The file's columns as one comparable value (a struct), for finding identical rows. -#}
+{% macro row_of(columns) -%}
+    {{- adapter.dispatch('row_of', 'clv')(columns) -}}
+{%- endmacro %}
+
+{% macro default__row_of(columns) -%}
+    row({% for name in columns %}{{ sql_identifier(name) }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+{% macro spark__row_of(columns) -%}
+    struct({% for name in columns %}{{ sql_identifier(name) }}{{ ', ' if not loop.last }}{% endfor %})
+{%- endmacro %}
+
+
+{#-
+    A text as a timestamp in the strptime format of the var transaction_date_format
+    (e.g. '%d/%m/%Y'); null where it does not match.
+-#}
+{% macro parse_timestamp(expression, format) -%}
+    {{- adapter.dispatch('parse_timestamp', 'clv')(expression, format) -}}
+{%- endmacro %}
+
+{% macro default__parse_timestamp(expression, format) -%}
+    try_strptime(trim({{ expression }}), {{ sql_string(format) }})
+{%- endmacro %}
+
+{#- Spark's patterns are Java's: each strptime directive is translated, letters quoted. -#}
+{% macro spark__parse_timestamp(expression, format) -%}
+    {%- set directives = {'Y': 'yyyy', 'y': 'yy', 'm': 'MM', 'd': 'dd', 'H': 'HH', 'I': 'hh',
+        'M': 'mm', 'S': 'ss', 'f': 'SSSSSS', 'p': 'a', 'b': 'MMM', 'B': 'MMMM', 'j': 'DDD', '%': "'%'"} -%}
+    {%- set parts = [] -%}
+    {%- set tokens = modules.re.findall('%.|[A-Za-z]+|[^%A-Za-z]+', format) -%}
+    {%- for token in tokens -%}
+        {%- if token.startswith('%') and token[1:] in directives -%}
+            {%- do parts.append(directives[token[1:]]) -%}
+        {%- elif token.startswith('%') -%}
+            {{ exceptions.raise_compiler_error(
+                "The var transaction_date_format uses " ~ token ~ ", which the Spark target cannot translate;"
+                ~ " use %Y %y %m %d %H %I %M %S %f %p %b %B %j and literal text."
+            ) }}
+        {%- elif token.isalpha() -%}
+            {%- do parts.append("'" ~ token.replace("'", "''") ~ "'") -%}
+        {%- else -%}
+            {%- do parts.append(token.replace("'", "''")) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    try_to_timestamp(trim({{ expression }}), {{ sql_string(parts | join('')) }})
 {%- endmacro %}
 
 
@@ -97,6 +160,64 @@
 {% endmacro %}
 
 
+{#-
+    {file: [column names]} for the files the path names, in file order. Refuses a
+    path that names nothing (or a folder) in one sentence.
+-#}
+{% macro input_headers(path, format) %}
+    {{- return(adapter.dispatch('input_headers', 'clv')(path, format)) -}}
+{% endmacro %}
+
+{% macro default__input_headers(path, format) %}
+    {%- set files = run_query("select file from glob(" ~ sql_string(path) ~ ") order by file").columns[0].values() | list -%}
+    {%- if not files -%}
+        {%- set inside = run_query("select count(*) from glob(" ~ sql_string(path.rstrip('/') ~ '/*') ~ ")").columns[0].values()[0] -%}
+        {%- if inside -%}
+            {{ exceptions.raise_compiler_error(
+                "The var transactions_path names the folder " ~ path ~ ", not a file:"
+                ~ " name its files instead, e.g. " ~ path.rstrip('/') ~ "/*." ~ format ~ "."
+            ) }}
+        {%- endif -%}
+        {{ exceptions.raise_compiler_error(
+            "Transactions file not found: " ~ path
+            ~ " (set the var transactions_path to a CSV or Parquet file, or a glob of them)."
+        ) }}
+    {%- endif -%}
+
+    {%- set headers = {} -%}
+    {%- for file in files -%}
+        {%- do headers.update({file: parquet_header(file) if format == 'parquet' else csv_header(file)}) -%}
+    {%- endfor -%}
+    {{ return(headers) }}
+{% endmacro %}
+
+{#-
+    Spark expands the path (a glob, a folder, a cloud URI) itself, and a read of
+    many files takes the first one's header: the path is one "file" here, and its
+    files must share their columns. Listing the files would mean a scan of them all.
+-#}
+{% macro spark__input_headers(path, format) %}
+    {%- do run_query(
+        "create or replace temporary view clv_input_header using " ~ format
+        ~ " options (path " ~ sql_string(path)
+        ~ (", header 'true', " ~ spark_csv_dialect() if format == 'csv' else '') ~ ")"
+    ) -%}
+    {{ return({path: run_query("select * from clv_input_header limit 0").column_names | list}) }}
+{% endmacro %}
+
+{#- The CSV dialect options of Spark's reader, from the same vars as csv_dialect(). -#}
+{% macro spark_csv_dialect() -%}
+    sep {{ sql_string(var('csv_delimiter')) }},
+    encoding {{ sql_string(var('input_encoding')) }},
+    quote '"',
+    escape '"',
+    multiLine 'false',
+    inferSchema 'false',
+    mode 'PERMISSIVE',
+    columnNameOfCorruptRecord '_corrupt_record'
+{%- endmacro %}
+
+
 {#
     Returns {'path', 'format', 'files', 'columns', 'mapped', 'groups'}: the files the
     var transactions_path matches, every column name any of them has, our column
@@ -121,26 +242,12 @@
                    'mapped': required, 'groups': []}) }}
     {%- endif -%}
 
-    {%- set files = run_query("select file from glob(" ~ sql_string(path) ~ ") order by file").columns[0].values() | list -%}
-    {%- if not files -%}
-        {%- set inside = run_query("select count(*) from glob(" ~ sql_string(path.rstrip('/') ~ '/*') ~ ")").columns[0].values()[0] -%}
-        {%- if inside -%}
-            {{ exceptions.raise_compiler_error(
-                "The var transactions_path names the folder " ~ path ~ ", not a file:"
-                ~ " name its files instead, e.g. " ~ path.rstrip('/') ~ "/*." ~ format ~ "."
-            ) }}
-        {%- endif -%}
-        {{ exceptions.raise_compiler_error(
-            "Transactions file not found: " ~ path
-            ~ " (set the var transactions_path to a CSV or Parquet file, or a glob of them)."
-        ) }}
-    {%- endif -%}
+    {%- set headers = input_headers(path, format) -%}
+    {%- set files = headers.keys() | list -%}
 
     {%- set groups = {} -%}
-    {%- set headers = {} -%}
     {%- for file in files -%}
-        {%- set names = parquet_header(file) if format == 'parquet' else csv_header(file) -%}
-        {%- do headers.update({file: names}) -%}
+        {%- set names = headers[file] -%}
         {%- set key = names | join('\x1f') -%}
         {%- if key not in groups -%}
             {%- do groups.update({key: {'columns': names, 'files': []}}) -%}
@@ -238,6 +345,15 @@
 
 {#- Pre-hook of stg_transactions__unreadable_rows: one read of the input that records the lines it cannot split. -#}
 {% macro read_transactions_for_quarantine() %}
+    {{- return(adapter.dispatch('read_transactions_for_quarantine', 'clv')()) -}}
+{% endmacro %}
+
+{#- Spark's reader keeps such rows itself (`_corrupt_record`): nothing to prepare. -#}
+{% macro spark__read_transactions_for_quarantine() %}
+    {{- return('') -}}
+{% endmacro %}
+
+{% macro default__read_transactions_for_quarantine() %}
     {%- set input = transactions_input() -%}
     {%- if not execute -%}
         {{ return('') }}
@@ -277,4 +393,73 @@
         ) }}
     {%- endif -%}
     {{ return('') }}
+{% endmacro %}
+
+
+{#
+    Every row the reader could split, numbered: the file's columns as text,
+    `filename`, `input_row_number` (unique, increasing with the position in each
+    file) and `row_number_in_file` (1 for the first row after each file's header).
+#}
+{% macro numbered_input_rows(input) %}
+    {{- return(adapter.dispatch('numbered_input_rows', 'clv')(input)) -}}
+{% endmacro %}
+
+{% macro default__numbered_input_rows(input) %}
+    {%- set in_file = 'input_row_number - min(input_row_number) over (partition by filename) + 1'
+        if input.files | length > 1 else 'input_row_number' -%}
+    {#- File order is the order a user sees: rows are numbered before anything reorders them. -#}
+    {{ return(
+        "(select *, " ~ in_file ~ " as row_number_in_file from (select *, row_number() over () as input_row_number from "
+        ~ read_transactions(input) ~ "))"
+    ) }}
+{% endmacro %}
+
+{% macro spark__numbered_input_rows(input) %}
+    {%- set columns = [] -%}
+    {%- for name in input.columns -%}
+        {%- do columns.append(sql_identifier(name)) -%}
+    {%- endfor -%}
+    {{ return(
+        "(select " ~ columns | join(', ') ~ ", filename, input_row_number, row_number_in_file from "
+        ~ spark_numbered_input(input) ~ " where _corrupt_record is null)"
+    ) }}
+{% endmacro %}
+
+
+{#
+    Spark: every row of the input, with the reader's `_corrupt_record` (the text of a
+    row it could not split into the header's fields; null otherwise). Spark has no
+    line numbers: a row's position is its place in the read, which Spark keeps in
+    file order within each file (monotonically_increasing_id grows with the file
+    offset). A quoted field that spans lines is read as an unreadable row here, since
+    multiLine is off so that a file splits across workers.
+#}
+{% macro spark_numbered_input(input) %}
+    {%- if not execute -%}
+        {{ return("(select null as filename, null as _corrupt_record)") }}
+    {%- endif -%}
+    {%- set columns = [] -%}
+    {%- for name in input.columns -%}
+        {%- do columns.append(sql_identifier(name) ~ ' string') -%}
+    {%- endfor -%}
+    {%- if input.format == 'csv' -%}
+        {%- do run_query(
+            "create or replace temporary view clv_input (" ~ columns | join(', ') ~ ", _corrupt_record string)"
+            ~ " using csv options (path " ~ sql_string(input.path) ~ ", header 'true', " ~ spark_csv_dialect() ~ ")"
+        ) -%}
+        {%- set corrupt = '' -%}
+    {%- else -%}
+        {%- do run_query(
+            "create or replace temporary view clv_input using parquet options (path " ~ sql_string(input.path) ~ ")"
+        ) -%}
+        {%- set corrupt = ', cast(null as string) as _corrupt_record' -%}
+    {%- endif -%}
+    {#- The position in the read is the row's id: unique, in file order, and free, where
+        numbering 1..n across files would sort every row in one task. #}
+    {{ return(
+        "(select *, row_number() over (partition by filename order by input_row_number) as row_number_in_file"
+        ~ " from (select *" ~ corrupt ~ ", input_file_name() as filename,"
+        ~ " monotonically_increasing_id() as input_row_number from clv_input))"
+    ) }}
 {% endmacro %}

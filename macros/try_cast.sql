@@ -16,3 +16,7 @@
 {% macro duckdb__try_cast(expression, type) -%}
     try_cast({{ expression }} as {{ type }})
 {%- endmacro %}
+
+{% macro spark__try_cast(expression, type) -%}
+    try_cast(trim({{ expression }}) as {{ type }})
+{%- endmacro %}

@@ -5,6 +5,7 @@ import datetime as dt
 
 from clv.backtest import backtest_predictions
 from clv.btyd_fits import latest_build
+from clv.engine import as_model_result, to_pandas, where
 from clv.training import TrainingConfig
 
 
@@ -13,9 +14,11 @@ def model(dbt, session):
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
     config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
-    examples = dbt.ref("int_training_examples_labelled").filter(
-        "purpose in ('backtest', 'backtest_holdout')"
+    examples = where(
+        dbt.ref("int_training_examples_labelled"), "purpose in ('backtest', 'backtest_holdout')"
     )
-    fits = latest_build(dbt.ref("btyd_fits").df())
+    fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    return backtest_predictions(examples.df(), config, scored_at, fits)
+    return as_model_result(
+        session, backtest_predictions(to_pandas(examples), config, scored_at, fits)
+    )

@@ -2,9 +2,15 @@
 
 import datetime as dt
 
-import duckdb
-
-from clv.scoring import ScoringModel, score_reader
+from clv.engine import (
+    distinct_values,
+    first_row,
+    is_spark,
+    missing_table_errors,
+    to_pandas,
+    where_equals,
+)
+from clv.scoring import ScoringModel, score_reader, score_spark
 
 # Measured on 1M customers (dbt run -s customer_predictions): 20k rows a batch 8.3 s and
 # 0.72 GB peak, 100k 7.9 s and 0.83 GB, 500k 7.4 s and 0.92 GB. Per-batch overhead is
@@ -20,22 +26,25 @@ def model(dbt, session):
     try:
         registry = dbt.ref("model_registry")
         fits = dbt.ref("btyd_fits")
-    except duckdb.CatalogException as missing:
+    except missing_table_errors() as missing:
         raise RuntimeError(
             "No trained model to score with: model_registry or btyd_fits does not exist yet. "
             "Run the full build (dbt build) once before scoring-only runs."
         ) from missing
     # Model texts are large: load only the chosen version's rows.
-    versions = [row[0] for row in registry.select("model_version").distinct().fetchall()]
+    versions = distinct_values(registry, "model_version")
     version = version or max(versions, default=None)
-    # The version comes from a var: compared as a value, never pasted into SQL.
-    chosen = duckdb.ColumnExpression("model_version") == duckdb.ConstantExpression(version)
     # The version's own BTYD fit is its base, whatever as_of_date is scored.
     scoring_model = ScoringModel.from_registry(
-        registry.filter(chosen).df(), fits.df(), version, known_versions=versions
+        to_pandas(where_equals(registry, "model_version", version)),
+        to_pandas(fits),
+        version,
+        known_versions=versions,
     )
     features = dbt.ref("int_customer_features_as_of_date")
-    [(customers,)] = features.aggregate("count(*)").fetchall()
-    reader = features.order("customer_id").fetch_record_batch(BATCH_ROWS)
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if is_spark(features):
+        return score_spark(scoring_model, features, scored_at)
+    (customers,) = first_row(features, "count(*)")
+    reader = features.order("customer_id").fetch_record_batch(BATCH_ROWS)
     return score_reader(scoring_model, reader, scored_at, customers)

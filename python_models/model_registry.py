@@ -3,6 +3,7 @@
 import datetime as dt
 
 from clv.btyd_fits import latest_build, models_by_cutoff
+from clv.engine import as_model_result, to_pandas, where
 from clv.registry import new_model_version, registry_rows
 from clv.training import TrainingConfig, train_boosters
 
@@ -18,16 +19,16 @@ def model(dbt, session):
     settings = dbt.config.get("meta")
     config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
     # Already a sample of whole customers when large (int_training_examples_labelled).
-    examples = dbt.ref("int_training_examples_labelled").filter("purpose = 'production'")
-    fits = latest_build(dbt.ref("btyd_fits").df())
-    result = train_boosters(examples.df(), config, models_by_cutoff(fits))
+    examples = where(dbt.ref("int_training_examples_labelled"), "purpose = 'production'")
+    fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
+    result = train_boosters(to_pandas(examples), config, models_by_cutoff(fits))
 
     trained_at = dt.datetime.now(dt.UTC)
     [(scoring_date, fit_id)] = fits[fits["purpose"] == "scoring"][
         ["cutoff_date", "btyd_fit_id"]
     ].itertuples(index=False)
     # The booster texts live in the table; `clv export` writes them as model files.
-    return registry_rows(
+    rows = registry_rows(
         result,
         model_version=new_model_version(trained_at),
         trained_at=trained_at,
@@ -35,3 +36,4 @@ def model(dbt, session):
         horizon_days=int(settings["horizon_days"]),
         btyd_fit_id=fit_id,
     )
+    return as_model_result(session, rows)

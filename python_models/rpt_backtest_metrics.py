@@ -1,6 +1,7 @@
 """Backtest metrics, one row per model and baseline, or the reason there is no backtest."""
 
 from clv.backtest import metrics_table
+from clv.engine import as_model_result, first_row, to_pandas
 from clv.training import parse_quantiles
 
 
@@ -8,10 +9,11 @@ def model(dbt, session):
     dbt.config(materialized="table")
     settings = dbt.config.get("meta")
     quantiles = parse_quantiles(settings["quantiles"])
-    [(first, as_of, horizon)] = (
-        dbt.ref("int_customer_features_as_of_date")
-        .aggregate("min(first_transaction_date), max(as_of_date), max(horizon_days)")
-        .fetchall()
+    first, as_of, horizon = first_row(
+        dbt.ref("int_customer_features_as_of_date"),
+        "min(first_transaction_date)",
+        "max(as_of_date)",
+        "max(horizon_days)",
     )
     reason = (
         f"The history from {first} to {as_of} ({(as_of - first).days} days) is too short for "
@@ -19,4 +21,5 @@ def model(dbt, session):
         f"{settings['min_training_history_days']} days of history plus a label window of "
         f"{settings['min_label_window_days']} days before that date."
     )
-    return metrics_table(dbt.ref("backtest_predictions").df(), quantiles, reason)
+    metrics = metrics_table(to_pandas(dbt.ref("backtest_predictions")), quantiles, reason)
+    return as_model_result(session, metrics)

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pandas as pd
 
+from clv.engine import as_model_result, select, to_pandas, where
 from clv.report import CHARTS, render_report
 
 
@@ -11,33 +12,39 @@ def model(dbt, session):
     dbt.config(materialized="table")
     # dbt reads refs from literal calls, so each table is named here; the renames map
     # warehouse column names onto the renderer's.
-    deciles = dbt.ref("rpt_backtest_deciles").filter("status = 'ok'")
+    deciles = where(dbt.ref("rpt_backtest_deciles"), "status = 'ok'")
     tables = {
-        "rpt_transactions_monthly": dbt.ref("rpt_transactions_monthly").select(
-            "month_start_date as month, transaction_count as transactions,"
-            " customer_count as customers, revenue"
+        "rpt_transactions_monthly": select(
+            dbt.ref("rpt_transactions_monthly"),
+            "month_start_date as month",
+            "transaction_count as transactions",
+            "customer_count as customers",
+            "revenue",
         ),
         "rpt_order_value_distribution": dbt.ref("rpt_order_value_distribution"),
         "rpt_cohorts": dbt.ref("rpt_cohorts"),
         "rpt_forecast_distribution": dbt.ref("rpt_forecast_distribution"),
         "rpt_prediction_summary": dbt.ref("rpt_prediction_summary"),
-        "rpt_top_customers": dbt.ref("rpt_top_customers").filter("value_rank <= 20"),
+        "rpt_top_customers": where(dbt.ref("rpt_top_customers"), "value_rank <= 20"),
         "rpt_backtest_deciles": deciles,
         "rpt_backtest_metrics": dbt.ref("rpt_backtest_metrics"),
         "rpt_feature_importance": dbt.ref("rpt_feature_importance"),
-        "rpt_data_quality": dbt.ref("rpt_data_quality").select(
-            "category, rejection_reason, row_count as rows"
+        "rpt_data_quality": select(
+            dbt.ref("rpt_data_quality"), "category", "rejection_reason", "row_count as rows"
         ),
     }
     generated_at = dt.datetime.now(dt.UTC)
     html = render_report(
-        {name: table.df() for name, table in tables.items()}, generated_at=generated_at
+        {name: to_pandas(table) for name, table in tables.items()}, generated_at=generated_at
     )
     # A model builds a table, never a file: `clv export` writes this row as report.html.
-    return pd.DataFrame(
-        {
-            "generated_at": [generated_at.replace(tzinfo=None)],
-            "charts": [len(CHARTS)],
-            "html": [html],
-        }
+    return as_model_result(
+        session,
+        pd.DataFrame(
+            {
+                "generated_at": [generated_at.replace(tzinfo=None)],
+                "charts": [len(CHARTS)],
+                "html": [html],
+            }
+        ),
     )

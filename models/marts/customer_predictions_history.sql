@@ -1,8 +1,13 @@
+{#-
+    A rerun replaces its run's rows: DuckDB deletes them by key first; Spark's Parquet
+    tables have no deletes, so there a run is a partition, overwritten whole.
+-#}
 {{
     config(
         materialized='incremental',
         unique_key=['as_of_date', 'model_version', 'customer_id'],
-        incremental_strategy='delete+insert',
+        incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
+        partition_by=['as_of_date', 'model_version'] if target.type == 'spark' else none,
     )
 }}
 

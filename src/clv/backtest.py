@@ -146,6 +146,9 @@ def metrics_table(
     )
     columns = ["model", "status", "status_reason", "backtest_as_of_date", "horizon_days"]
     rows = []
+    # A table comes back in no fixed order, and rank metrics (Gini, Spearman) break ties
+    # by position: one order makes them the same on every run and engine.
+    predictions = predictions.sort_values(["model", "customer_id"], kind="stable")
     for name in MODELS:
         part = predictions[predictions["model"] == name]
         if part.empty:

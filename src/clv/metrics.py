@@ -69,13 +69,23 @@ def _vector_like(values: ArrayLike, name: str, n: int) -> np.ndarray:
     return array
 
 
+def _without_float_noise(score: np.ndarray) -> np.ndarray:
+    """Scores rounded to 40 significant bits (about 12 digits) for ranking.
+
+    Two forecasts that differ only in their last bits (the same sums added in another
+    order, on another engine) are a tie, so rank metrics do not depend on rounding noise.
+    """
+    mantissa, exponent = np.frexp(score)
+    return np.ldexp(np.round(mantissa * 2.0**40) / 2.0**40, exponent)
+
+
 def _descending_order(score: np.ndarray) -> np.ndarray:
     """Positions from highest score to lowest; ties keep input order (stable sort).
 
     Stable sorting makes every rank-based metric reproducible for a given input order,
     which matters for baselines that give many customers the same forecast.
     """
-    return np.argsort(-score, kind="stable")
+    return np.argsort(-_without_float_noise(score), kind="stable")
 
 
 def pinball_loss(actual: np.ndarray, quantile: np.ndarray, level: float) -> float:
@@ -135,7 +145,7 @@ def roc_auc(score: ArrayLike, positive: ArrayLike) -> float | None:
     n_neg = s.size - n_pos
     if n_pos == 0 or n_neg == 0:
         return None
-    ranks = stats.rankdata(s)
+    ranks = stats.rankdata(_without_float_noise(s))
     u = ranks[labels].sum() - n_pos * (n_pos + 1) / 2
     return float(u / (n_pos * n_neg))
 
@@ -176,7 +186,8 @@ def _spearman(forecast: np.ndarray, actual: np.ndarray) -> float | None:
     # spearmanr warns and returns NaN on a constant input; say None instead.
     if forecast.size < 2 or np.ptp(forecast) == 0 or np.ptp(actual) == 0:
         return None
-    return float(stats.spearmanr(forecast, actual).statistic)
+    ranked = _without_float_noise(forecast), _without_float_noise(actual)
+    return float(stats.spearmanr(*ranked).statistic)
 
 
 def _rate(mask: np.ndarray) -> float | None:

@@ -31,6 +31,7 @@ import glob
 import json
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         metavar="N",
         help="days forecast after the as-of date (default 90)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the warehouse is: duckdb (default, the file CLV_DUCKDB_PATH) or spark"
+        " (dbt's spark target; CLV_SPARK_MASTER, default local[*])",
     )
     parser.add_argument(
         "--score-only",
@@ -167,6 +175,7 @@ def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> No
 
     command = [
         "build",
+        *(["--target", "spark"] if args.engine == "spark" else []),
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",
@@ -222,6 +231,24 @@ def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
     )
 
 
+def use_spark_on_this_machine() -> None:
+    """Spark on this machine (the default master) binds to loopback and runs this Python."""
+    if os.environ.get("CLV_SPARK_MASTER", "local").startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
+def copy_from_spark(folder: Path) -> Path:
+    """The Spark tables the exporter reads, in a DuckDB file in folder (a temporary one)."""
+    from pyspark.sql import SparkSession
+
+    from clv.engine import copy_spark_tables
+
+    database = folder / "export.duckdb"
+    spark = SparkSession.getActiveSession() or SparkSession.builder.getOrCreate()
+    copy_spark_tables(spark, "clv", str(database))
+    return database
+
+
 def input_files(pattern: str) -> list[Path]:
     paths = sorted(Path(name).resolve() for name in glob.glob(pattern))
     if not paths:
@@ -232,6 +259,7 @@ def input_files(pattern: str) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     started = time.time()
     output = Path(args.output).resolve()
+    spark_copy = tempfile.TemporaryDirectory(prefix="clv-spark-export-")
     database = export.warehouse_path()
     os.environ["CLV_DUCKDB_PATH"] = str(database)
     try:
@@ -241,12 +269,19 @@ def run(args: argparse.Namespace) -> int:
         if args.publish_redis == "":
             raise InputRefused("--publish-redis needs a URL or the environment variable REDIS_URL")
         output_folder.check_output_folder(output, inputs)
-        output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
+        if args.engine == "spark":
+            if args.publish_redis is not None:
+                raise InputRefused("--publish-redis works with --engine duckdb only, for now")
+            use_spark_on_this_machine()
+        else:
+            output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
         database.parent.mkdir(parents=True, exist_ok=True)
         mode = "scoring with the latest registered model" if args.score_only else "full build"
         print(f"clv run: {mode} of {args.input} into {output}", flush=True)
         progress = Progress()
         run_dbt(args, variables, progress)
+        if args.engine == "spark":
+            database = copy_from_spark(Path(spark_copy.name))
         # The warehouse now holds everything the run produced; the folder is its export.
         summary = export.export_folder(
             database,
@@ -267,4 +302,6 @@ def run(args: argparse.Namespace) -> int:
     except RunError as error:
         print(f"clv run failed: {error}", file=sys.stderr)
         return error.exit_code
+    finally:
+        spark_copy.cleanup()
     return 0

@@ -1,7 +1,7 @@
 {{ config(materialized='table') }}
 {%- set input = transactions_input() %}
 {%- set mapped = input.mapped %}
-{#- The file is read by read_transactions(); this call only records the lineage. #}
+{#- The file is read by numbered_input_rows(); this call only records the lineage. #}
 {%- do source('transactions', 'raw_transactions') %}
 -- The rows read here are the lines the reader can split; the others, and a refusal
 -- of a file that does not decode, come first:
@@ -39,16 +39,8 @@
     {%- set duplicate_key = 'input_row_number' %}
 {%- endif %}
 
-{%- if input.files | length > 1 %}
-    {%- set row_number_in_file =
-        'input_row_number - min(input_row_number) over (partition by source_file) + 1' %}
-{%- else %}
-    {%- set row_number_in_file = 'input_row_number' %}
-{%- endif %}
-
 {%- if var('transaction_date_format') %}
-    {%- set parsed_timestamp =
-        "try_strptime(trim(transaction_date_raw), " ~ sql_string(var('transaction_date_format')) ~ ")" %}
+    {%- set parsed_timestamp = parse_timestamp('transaction_date_raw', var('transaction_date_format')) %}
 {%- else %}
     {%- set parsed_timestamp = try_cast('transaction_date_raw', 'timestamp') %}
 {%- endif %}
@@ -57,11 +49,7 @@ with
 
 file_rows as (
 
-    -- File order is the order a user sees: number rows before anything reorders them.
-    select
-        *,
-        row_number() over () as input_row_number
-    from {{ read_transactions(input) }}
+    select * from {{ numbered_input_rows(input) }}
 
 ),
 
@@ -69,6 +57,7 @@ source_rows as (
 
     select
         input_row_number,
+        row_number_in_file as source_row_number,
         filename as source_file,
         {{ raw.customer_id }} as customer_id_raw,
         {{ trim_unicode_whitespace(raw.customer_id) }} as customer_id_trimmed,
@@ -76,11 +65,7 @@ source_rows as (
         {{ raw.amount }} as amount_raw,
         {{ raw.quantity }} as quantity_raw,
         {{ raw.transaction_id }} as transaction_id_raw,
-        row(
-            {%- for name in input.columns %}
-                {{ sql_identifier(name) }}{{ ',' if not loop.last }}
-            {%- endfor %}
-        ) as file_row
+        {{ row_of(input.columns) }} as file_row
     from file_rows
 
 ),
@@ -89,7 +74,6 @@ parsed as (
 
     select
         *,
-        {{ row_number_in_file }} as source_row_number,
         case
             when customer_id_trimmed in {{ missing_id_values }} then null
             else nullif(customer_id_trimmed, '')
@@ -147,10 +131,10 @@ later_copies as (
     select
         input_row_number,
         -- The rule: the earliest copy by content survives, and of identical copies
-        -- the first in the file.
+        -- the first in the file (files in name order).
         row_number() over (
             partition by {{ duplicate_key }}
-            order by {{ (content_order ~ ', ') if content_order }}input_row_number
+            order by {{ (content_order ~ ', ') if content_order }}source_file, source_row_number
         ) as copy_number
     from field_checks
     where

@@ -37,13 +37,19 @@ expected_columns as (
 
 actual_columns as (
 
+    {#- From the adapter, not information_schema: every engine has the former. #}
+    {%- set actual = adapter.get_columns_in_relation(model) if execute else [] %}
+    {%- for column in actual %}
     select
-        column_name,
-        upper(data_type) as data_type
-    from information_schema.columns
-    where
-        table_schema = {{ sql_string(model.schema) }}
-        and table_name = {{ sql_string(model.identifier) }}
+        {{ sql_string(column.name) }} as column_name,
+        {{ sql_string(canonical_type(column.dtype)) }} as data_type
+    {{ 'union all' if not loop.last }}
+    {%- else %}
+    select
+        {{ sql_string('') }} as column_name,
+        {{ sql_string('') }} as data_type
+    where 1 = 0
+    {%- endfor %}
 
 ),
 

@@ -420,24 +420,27 @@
     {%- for name in input.columns -%}
         {%- do columns.append(sql_identifier(name)) -%}
     {%- endfor -%}
+    {#- Numbered after the unreadable rows are set aside, as DuckDB numbers the rows it splits. -#}
     {{ return(
-        "(select " ~ columns | join(', ') ~ ", filename, input_row_number, row_number_in_file from "
-        ~ spark_numbered_input(input) ~ " where _corrupt_record is null)"
+        "(select " ~ columns | join(', ') ~ ", filename, input_row_number,"
+        ~ " row_number() over (partition by filename order by input_row_number) as row_number_in_file"
+        ~ " from " ~ spark_input_rows(input) ~ " where _corrupt_record is null)"
     ) }}
 {% endmacro %}
 
 
 {#
-    Spark: every row of the input, with the reader's `_corrupt_record` (the text of a
-    row it could not split into the header's fields; null otherwise). Spark has no
-    line numbers: a row's position is its place in the read, which Spark keeps in
-    file order within each file (monotonically_increasing_id grows with the file
-    offset). A quoted field that spans lines is read as an unreadable row here, since
-    multiLine is off so that a file splits across workers.
+    Spark: every row of the input, with `filename`, the reader's `_corrupt_record` (the
+    text of a row it could not split into the header's fields; null otherwise) and
+    `input_row_number`, the row's monotonically_increasing_id: unique, and growing with
+    the offset within a file, where numbering 1..n across files would sort every row
+    in one task. Spark has no line numbers; a row's place in its file comes from a
+    window per file. multiLine is off so that a file splits across workers: a quoted
+    field that spans lines is read as unreadable rows.
 #}
-{% macro spark_numbered_input(input) %}
+{% macro spark_input_rows(input) %}
     {%- if not execute -%}
-        {{ return("(select null as filename, null as _corrupt_record)") }}
+        {{ return("(select null as filename, null as _corrupt_record, null as input_row_number)") }}
     {%- endif -%}
     {%- set columns = [] -%}
     {%- for name in input.columns -%}
@@ -455,11 +458,8 @@
         ) -%}
         {%- set corrupt = ', cast(null as string) as _corrupt_record' -%}
     {%- endif -%}
-    {#- The position in the read is the row's id: unique, in file order, and free, where
-        numbering 1..n across files would sort every row in one task. #}
     {{ return(
-        "(select *, row_number() over (partition by filename order by input_row_number) as row_number_in_file"
-        ~ " from (select *" ~ corrupt ~ ", input_file_name() as filename,"
-        ~ " monotonically_increasing_id() as input_row_number from clv_input))"
+        "(select *" ~ corrupt ~ ", input_file_name() as filename,"
+        ~ " monotonically_increasing_id() as input_row_number from clv_input)"
     ) }}
 {% endmacro %}

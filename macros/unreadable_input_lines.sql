@@ -73,19 +73,23 @@ select * from final
 {#-
     Spark: the rows its CSV reader set aside as `_corrupt_record` (too many or too few
     fields, a broken quote). It does not say which, and it has no line numbers: the
-    line is the row's place in the file after the header, as stg_transactions__rows
-    counts rows. Spark decodes a wrong encoding with replacement characters instead
+    line is the row's place among all rows of the file, plus one for the header. Spark decodes a wrong encoding with replacement characters instead
     of failing, so undecodable_line never comes from here.
 -#}
 {% macro spark__unreadable_input_lines() %}
     {%- set input = transactions_input() %}
     select
         filename as source_file,
-        'Spark''s CSV reader could not split this row into the header''s fields' as reader_message,
-        cast(row_number_in_file + 1 as bigint) as source_line_number,
+        'The Spark CSV reader could not split this row into the fields of the header' as reader_message,
+        cast(row_in_file + 1 as bigint) as source_line_number,
         'unreadable_line' as rejection_reason,
         _corrupt_record as raw_line
-    from {{ spark_numbered_input(input) }}
+    from (
+        select
+            *,
+            row_number() over (partition by filename order by input_row_number) as row_in_file
+        from {{ spark_input_rows(input) }}
+    )
     where
         _corrupt_record is not null
         -- Always true here, but it reads a field: Spark refuses a scan of the corrupt

@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLV, PROJECT_DIR
+from conftest import CLV, DBT, PROJECT_DIR
 
 FLOAT_TOLERANCE = 1e-9
 
@@ -280,3 +280,48 @@ def test_rescoring_replaces_its_run_in_the_history(builds) -> None:
     history = spark.table("clv.customer_predictions_history").toPandas()
     runs = history.groupby(["as_of_date", "model_version"]).size()
     assert len(runs) == 1 and runs.iloc[0] == history["customer_id"].nunique(), runs
+
+
+def dbt_build_staging(folder: Path, transactions: Path, *target: str) -> None:
+    variables = {"transactions_path": str(transactions), "as_of_date": "2026-06-30"}
+    completed = subprocess.run(
+        [str(DBT), "build", "--select", "staging", "--vars", json.dumps(variables)]
+        + ["--profiles-dir", str(PROJECT_DIR), *target],
+        cwd=PROJECT_DIR,
+        env={**spark_env(folder), "CLV_DUCKDB_PATH": str(folder / "warehouse.duckdb")},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert completed.returncode == 0, completed.stdout[-5000:]
+
+
+def test_a_dirty_file_is_quarantined_alike(tmp_path) -> None:
+    """Every defect the generator makes, plus lines with too many and too few fields."""
+    from clv.generate import generate_transactions, write_transactions
+
+    transactions = tmp_path / "dirty.csv"
+    generated = generate_transactions(customers=150, seed=3, dirty_share=0.1)
+    write_transactions(generated.transactions, transactions)
+    lines = transactions.read_text().splitlines()
+    width = lines[0].count(",")
+    lines[5:5] = [",".join(["x"] * (width + 3)), "only,two"]
+    transactions.write_text("\n".join(lines) + "\n")
+
+    dbt_build_staging(tmp_path, transactions)
+    dbt_build_staging(tmp_path, transactions, "--target", "spark")
+
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
+        duck = connection.execute("select * from rejected_transactions").df()
+    spark = spark_session(tmp_path)
+    try:
+        on_spark = spark.table("clv.rejected_transactions").toPandas()
+    finally:
+        spark.stop()
+    # Spark's reader says only that it could not split a line, not why.
+    unreadable = duck["source_line_number"].notna()
+    duck.loc[unreadable, "rejection_reason"] = "unreadable_line"
+    assert set(duck["rejection_reason"]) >= {"non_numeric_amount", "unreadable_line"}
+    duck, on_spark = normalised(duck), normalised(on_spark)
+    assert (duck["rejection_reason"] == "unreadable_line").sum() == 2
+    pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)

@@ -13,7 +13,8 @@ DIR must be a new folder, an empty one, or one that clv run wrote before: each o
 folder holds a file .clv-output listing what the tool wrote, and a folder holding
 anything else is refused. The warehouse (CLV_DUCKDB_PATH, default data/warehouse.duckdb)
 must be a DuckDB file outside DIR and not one of the input files. These checks run
-before dbt starts.
+before dbt starts. With --engine spark the warehouse is dbt's spark target instead
+(CLV_SPARK_MASTER, CLV_SPARK_DIR), and DIR is exported from its tables.
 
 Exit codes (one line on stderr says why):
   0  done
@@ -270,8 +271,6 @@ def run(args: argparse.Namespace) -> int:
             raise InputRefused("--publish-redis needs a URL or the environment variable REDIS_URL")
         output_folder.check_output_folder(output, inputs)
         if args.engine == "spark":
-            if args.publish_redis is not None:
-                raise InputRefused("--publish-redis works with --engine duckdb only, for now")
             use_spark_on_this_machine()
         else:
             output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)

@@ -12,6 +12,7 @@ import math
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import CLV, DBT, PROJECT_DIR
+from test_redis_publish import RedisServer
 
 FLOAT_TOLERANCE = 1e-9
 
@@ -105,10 +107,9 @@ def clv_run(folder: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def spark_session(folder: Path):
-    """A SparkSession on the warehouse and metastore the Spark build wrote."""
+    """A SparkSession on the warehouse and metastore a Spark build in folder wrote."""
     from pyspark.sql import SparkSession
 
-    os.environ.update({"SPARK_LOCAL_IP": "127.0.0.1"})
     spark_dir = folder / "spark"
     return (
         SparkSession.builder.master("local[2]")
@@ -126,22 +127,66 @@ def spark_session(folder: Path):
     )
 
 
+def save_spark_tables(folder: str, out: str, *tables: str) -> None:
+    """Each table of the Spark build in folder as out/TABLE.parquet (run in its own process)."""
+    spark = spark_session(Path(folder))
+    try:
+        for table in tables:
+            spark.table(f"clv.{table}").toPandas().to_parquet(Path(out) / f"{table}.parquet")
+    finally:
+        spark.stop()
+
+
+def spark_tables(folder: Path, *tables: str) -> dict[str, pd.DataFrame]:
+    """The tables a Spark build wrote, read by Spark in a process of its own.
+
+    One process holds one SparkContext and Derby lets one process open a metastore, so
+    each build's tables are read in a fresh process, never in the test process.
+    """
+    out = folder / "read_back"
+    out.mkdir(exist_ok=True)
+    arguments = (str(folder), str(out), *tables)
+    call = f"from test_spark_engine import save_spark_tables; save_spark_tables{arguments!r}"
+    completed = subprocess.run(
+        [sys.executable, "-c", call],
+        cwd=Path(__file__).parent,
+        env=spark_env(folder),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-5000:]
+    return {table: pd.read_parquet(out / f"{table}.parquet") for table in tables}
+
+
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory) -> Iterator[tuple[Path, Path, object]]:
+def builds(tmp_path_factory) -> Iterator[tuple[Path, Path, dict, RedisServer]]:
     """The sample run on DuckDB and on Spark, then scored a second time on Spark."""
     folder = tmp_path_factory.mktemp("two_engines")
     duck = clv_run(folder, "--output", str(folder / "duckdb_output"))
     assert duck.returncode == 0, duck.stdout[-3000:] + duck.stderr[-3000:]
-    built = clv_run(folder, "--engine", "spark", "--output", str(folder / "spark_output"))
-    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-5000:]
-    # A rerun of the scoring replaces its run in the history instead of adding to it.
-    rescored = clv_run(
-        folder, "--engine", "spark", "--score-only", "--output", str(folder / "rescored")
+    redis_server = RedisServer(shutil.which("redis-server"), folder / "redis", ())
+    redis_server.start()
+    built = clv_run(
+        folder,
+        *("--engine", "spark", "--output", str(folder / "spark_output")),
+        *("--publish-redis", redis_server.url),
     )
-    assert rescored.returncode == 0, rescored.stdout[-3000:] + rescored.stderr[-5000:]
-    spark = spark_session(folder)
-    yield folder, folder / "warehouse.duckdb", spark
-    spark.stop()
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-5000:]
+    # The same run again: it replaces its partition of the history instead of adding to it.
+    rerun = subprocess.run(
+        [str(DBT), "run", "-s", "customer_predictions_history", "--target", "spark"]
+        + ["--profiles-dir", str(PROJECT_DIR)],
+        cwd=PROJECT_DIR,
+        env=spark_env(folder),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert rerun.returncode == 0, rerun.stdout[-5000:]
+    tables = spark_tables(folder, *COMPARED_TABLES, "int_customer_features_as_of_date")
+    yield folder, folder / "warehouse.duckdb", tables, redis_server
+    redis_server.stop()
 
 
 def normalised(frame: pd.DataFrame) -> pd.DataFrame:
@@ -204,13 +249,13 @@ def json_number_difference(left: object, right: object) -> float | None:
 
 
 def test_every_user_table_matches_duckdb(builds) -> None:
-    _, database, spark = builds
+    _, database, on_spark_tables, _ = builds
     largest = 0.0
     compared = []
     with duckdb.connect(str(database), read_only=True) as connection:
         for table in COMPARED_TABLES:
             duck = normalised(connection.execute(f"select * from {table}").df())
-            on_spark = normalised(spark.table(f"clv.{table}").toPandas())
+            on_spark = normalised(on_spark_tables[table])
             assert list(duck.columns) == list(on_spark.columns), table
             assert len(duck) == len(on_spark), f"{table}: {len(duck)} vs {len(on_spark)} rows"
             for name in duck.columns:
@@ -240,16 +285,15 @@ def test_every_user_table_matches_duckdb(builds) -> None:
 
 
 def test_distributed_scoring_equals_in_process_scoring(builds) -> None:
-    from clv.engine import to_pandas
     from clv.scoring import ScoringModel, score_frame
 
-    _, _, spark = builds
-    registry = to_pandas(spark.table("clv.model_registry"))
+    _, _, tables, _ = builds
+    registry = tables["model_registry"]
     version = registry["model_version"].max()
-    model = ScoringModel.from_registry(registry, to_pandas(spark.table("clv.btyd_fits")), version)
-    features = to_pandas(spark.table("clv.int_customer_features_as_of_date"))
+    model = ScoringModel.from_registry(registry, tables["btyd_fits"], version)
+    features = tables["int_customer_features_as_of_date"]
     in_process = score_frame(model, features, pd.Timestamp("2026-01-01").to_pydatetime())
-    distributed = spark.table("clv.customer_predictions").toPandas()
+    distributed = tables["customer_predictions"]
     columns = ["expected_spend", *model.quantile_columns, "prob_purchase"]
     merged = in_process.merge(distributed, on="customer_id", suffixes=("", "_spark"))
     assert len(merged) == len(in_process) == len(distributed)
@@ -259,7 +303,7 @@ def test_distributed_scoring_equals_in_process_scoring(builds) -> None:
 
 
 def test_the_exported_folders_hold_the_same_forecasts(builds) -> None:
-    folder, _, _ = builds
+    folder, _, _, _ = builds
     columns = ["customer_id", "as_of_date", "expected_spend", "spend_p50", "prob_purchase"]
     duck = pd.read_parquet(folder / "duckdb_output" / "predictions.parquet", columns=columns)
     spark = pd.read_parquet(folder / "spark_output" / "predictions.parquet", columns=columns)
@@ -275,9 +319,9 @@ def test_the_exported_folders_hold_the_same_forecasts(builds) -> None:
         )
 
 
-def test_rescoring_replaces_its_run_in_the_history(builds) -> None:
-    _, _, spark = builds
-    history = spark.table("clv.customer_predictions_history").toPandas()
+def test_a_rerun_replaces_its_run_in_the_history(builds) -> None:
+    _, _, tables, _ = builds
+    history = tables["customer_predictions_history"]
     runs = history.groupby(["as_of_date", "model_version"]).size()
     assert len(runs) == 1 and runs.iloc[0] == history["customer_id"].nunique(), runs
 
@@ -313,11 +357,7 @@ def test_a_dirty_file_is_quarantined_alike(tmp_path) -> None:
 
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
         duck = connection.execute("select * from rejected_transactions").df()
-    spark = spark_session(tmp_path)
-    try:
-        on_spark = spark.table("clv.rejected_transactions").toPandas()
-    finally:
-        spark.stop()
+    on_spark = spark_tables(tmp_path, "rejected_transactions")["rejected_transactions"]
     # Spark's reader says only that it could not split a line, not why.
     unreadable = duck["source_line_number"].notna()
     duck.loc[unreadable, "rejection_reason"] = "unreadable_line"
@@ -325,3 +365,16 @@ def test_a_dirty_file_is_quarantined_alike(tmp_path) -> None:
     duck, on_spark = normalised(duck), normalised(on_spark)
     assert (duck["rejection_reason"] == "unreadable_line").sum() == 2
     pd.testing.assert_frame_equal(duck, on_spark, check_dtype=False)
+
+
+def test_forecasts_built_on_spark_are_published_to_redis(builds) -> None:
+    import redis
+
+    _, _, tables, redis_server = builds
+    expected = tables["customer_predictions"].sort_values("customer_id").iloc[0]
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    version = client.get("clv:current")
+    forecast = client.hgetall(f"clv:{version}:customer:{expected['customer_id']}")
+    client.close()
+    assert version.endswith(expected["model_version"])
+    assert float(forecast["expected_spend"]) == pytest.approx(expected["expected_spend"], rel=1e-12)

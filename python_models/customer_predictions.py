@@ -46,5 +46,8 @@ def model(dbt, session):
     if is_spark(features):
         return score_spark(scoring_model, features, scored_at)
     (customers,) = first_row(features, "count(*)")
-    reader = features.order("customer_id").fetch_record_batch(BATCH_ROWS)
-    return score_reader(scoring_model, reader, scored_at, customers)
+
+    def read_features():
+        return features.order("customer_id").fetch_record_batch(BATCH_ROWS)
+
+    return score_reader(scoring_model, read_features, scored_at, customers)

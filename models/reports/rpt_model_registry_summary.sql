@@ -6,7 +6,7 @@ model_registry as (
         model_version,
         target,
         best_iteration,
-        calibration_scale,
+        calibrated_levels,
         validation_metric_name,
         validation_metric,
         training_rows,
@@ -31,7 +31,7 @@ final as (
         validation_rows,
         validation_cutoff,
         best_iteration,
-        calibration_scale,
+        calibrated_levels,
         validation_metric_name,
         validation_metric,
         model_version = max(model_version) over () as is_latest

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow as pa
 
 from clv.btyd_fits import models_by_cutoff
-from clv.features import btyd_forecasts, naive_forecasts
+from clv.features import base_quantiles, btyd_forecasts, naive_forecasts, naive_quantiles
 from clv.metrics import backtest_metrics
 from clv.registry import registry_rows
 from clv.scoring import ScoringModel, score_frame
@@ -35,16 +35,15 @@ def prediction_columns(quantiles: tuple[float, ...]) -> list[str]:
     ]
 
 
-def baseline_forecasts(base: pd.DataFrame, quantile_columns: list[str]) -> dict[str, np.ndarray]:
-    """A baseline's forecast columns from its BTYD_FEATURES frame (see btyd_forecasts).
-
-    A point forecast has no spread: it stands in for every quantile, so its pinball
-    loss and hit rates can be set beside the model's.
-    """
-    point = base["btyd_expected_spend"].to_numpy()
+def baseline_forecasts(
+    base: pd.DataFrame, quantiles: np.ndarray, levels: tuple[float, ...]
+) -> dict[str, np.ndarray]:
+    """A baseline's forecast columns: its point forecasts (a BTYD_FEATURES frame, see
+    btyd_forecasts) and the quantiles of its own predictive distribution, one column
+    per level, so that its pinball loss and hit rates compare like with like."""
     return {
-        "expected_spend": point,
-        **{column: point for column in quantile_columns},
+        "expected_spend": base["btyd_expected_spend"].to_numpy(),
+        **{quantile_column(level): quantiles[:, i] for i, level in enumerate(levels)},
         "prob_purchase": base["btyd_prob_purchase"].to_numpy(),
     }
 
@@ -83,9 +82,16 @@ def backtest_predictions(
     features = holdout.assign(as_of_date=holdout["cutoff_date"])
     window = np.full(len(features), float(horizon))
     lightgbm = score_frame(model, features, scored_at)
+    levels = config.quantiles
     baselines = {
-        "btyd": btyd_forecasts(model.btyd, features, window),
-        "naive": naive_forecasts(features, window),
+        "btyd": baseline_forecasts(
+            btyd_forecasts(model.btyd, features, window),
+            base_quantiles(model.btyd, features, window, levels),
+            levels,
+        ),
+        "naive": baseline_forecasts(
+            naive_forecasts(features, window), naive_quantiles(features, window, levels), levels
+        ),
     }
 
     common = {
@@ -108,8 +114,8 @@ def backtest_predictions(
             },
         )
     ]
-    for name, base in baselines.items():
-        parts.append(model_rows(name, baseline_forecasts(base, model.quantile_columns)))
+    for name, forecasts in baselines.items():
+        parts.append(model_rows(name, forecasts))
     return typed_predictions(pd.concat(parts, ignore_index=True).reindex(columns=columns))
 
 

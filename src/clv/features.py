@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from clv.btyd import BtydModel
 
@@ -51,9 +52,8 @@ BTYD_FEATURES = (
 WINDOW_FEATURE = "window_days"
 MODEL_FEATURES = (*SQL_FEATURES, *BTYD_FEATURES, WINDOW_FEATURE)
 
-# A floor for the BTYD forecast under the log link: a customer BTYD thinks is gone still
-# gets a finite base the booster can correct.
-MIN_BASE_SPEND = 0.01
+# BTYD's purchase probability is kept this far from 0 and 1 under the logit and in ratios.
+MIN_BASE_PROBABILITY = 1e-6
 
 
 @dataclass(frozen=True)
@@ -143,14 +143,80 @@ def btyd_forecasts(
     )
 
 
-def base_spend(forecasts: pd.DataFrame) -> np.ndarray:
-    """The expected-spend booster's base: the BTYD forecast, floored for the log link."""
-    return np.maximum(forecasts["btyd_expected_spend"].to_numpy(dtype=float), MIN_BASE_SPEND)
+def _naive_rates(frame: pd.DataFrame, window_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(expected purchase days in the window at the past rate, past spend per purchase day)."""
+    days = np.maximum(frame["tenure_days"].to_numpy(dtype=float), 1.0)
+    purchase_days = frame["purchase_days"].to_numpy(dtype=float)
+    spend = np.maximum(frame["net_spend"].to_numpy(dtype=float), 0.0)
+    per_day = np.divide(spend, purchase_days, out=np.zeros_like(spend), where=purchase_days > 0)
+    return purchase_days / days * np.asarray(window_days, dtype=float), per_day
 
 
-def quantile_spend(prediction: np.ndarray, base: np.ndarray) -> np.ndarray:
-    """A quantile booster's prediction (a quantile of actual over BTYD) as spend: never negative."""
-    return np.maximum(prediction, 0.0) * base
+def naive_quantiles(
+    frame: pd.DataFrame, window_days: np.ndarray, levels: tuple[float, ...]
+) -> np.ndarray:
+    """The naive rate's own distribution: Poisson purchase days at the past rate, each
+    worth the past spend per purchase day. One column per level."""
+    rate, per_day = _naive_rates(frame, window_days)
+    counts = stats.poisson.ppf(np.asarray(levels, dtype=float)[None, :], rate[:, None])
+    return counts * per_day[:, None]
+
+
+def base_quantiles(
+    model: BtydModel | None,
+    frame: pd.DataFrame,
+    window_days: np.ndarray,
+    levels: tuple[float, ...],
+) -> np.ndarray:
+    """Quantiles of spend from the base's own predictive distribution: BTYD's, or the
+    naive rate's where there is no fit. One column per level."""
+    if model is None:
+        return naive_quantiles(frame, window_days, levels)
+    s = btyd_summaries(frame)
+    return model.spend_quantiles(
+        s.frequency, s.recency, s.age, s.monetary_value, window_days, levels
+    )
+
+
+def spend_given_purchase(
+    model: BtydModel | None, frame: pd.DataFrame, window_days: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, variance) of spend in the window given a purchase, under the base's own
+    distribution (the naive one: a Poisson count given at least one, each purchase day
+    worth the past spend per purchase day)."""
+    if model is not None:
+        s = btyd_summaries(frame)
+        return model.spend_given_purchase(
+            s.frequency, s.recency, s.age, s.monetary_value, window_days
+        )
+    rate, per_day = _naive_rates(frame, window_days)
+    buys = -np.expm1(-rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # A zero-truncated Poisson; one purchase, as a limit, at a zero rate.
+        first = np.where(buys > 0, rate / buys, 1.0)
+        second = np.where(buys > 0, (rate + rate**2) / buys, 1.0)
+    return per_day * first, per_day**2 * np.maximum(second - first**2, 0.0)
+
+
+def buyer_spend_base(forecasts: pd.DataFrame) -> np.ndarray:
+    """BTYD's expected spend given a purchase in the window: its spend over its P(purchase).
+
+    Where both vanish (a customer BTYD thinks is gone) the ratio tends to the expected
+    spend per purchase, used there instead.
+    """
+    spend = forecasts["btyd_expected_spend"].to_numpy(dtype=float)
+    purchases = forecasts["btyd_expected_purchases"].to_numpy(dtype=float)
+    prob = forecasts["btyd_prob_purchase"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        per_purchase = np.where(purchases > 0, spend / purchases, 0.0)
+        return np.where(prob > MIN_BASE_PROBABILITY, spend / prob, per_purchase)
+
+
+def purchase_log_odds_base(forecasts: pd.DataFrame) -> np.ndarray:
+    """The purchase-probability booster's base: BTYD's P(purchase) as log-odds."""
+    prob = forecasts["btyd_prob_purchase"].to_numpy(dtype=float)
+    prob = np.clip(prob, MIN_BASE_PROBABILITY, 1.0 - MIN_BASE_PROBABILITY)
+    return np.log(prob) - np.log1p(-prob)
 
 
 def model_matrix(frame: pd.DataFrame, btyd: pd.DataFrame, window_days: np.ndarray) -> pd.DataFrame:

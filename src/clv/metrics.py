@@ -23,6 +23,8 @@ Definitions (n customers, actual y_i, forecast f_i):
   = worse than random.
 - Top-decile capture: share of the total positive actual spend held by the ceil(n / 10)
   customers with the highest expected forecast.
+- Mean pinball loss: the pinball losses averaged over the quantile levels.
+- Brier score of the purchase probability: mean (P(purchase) - purchased)^2.
 - ROC AUC: the Mann-Whitney U statistic of the positives' ranks, divided by
   n_pos * n_neg; tied scores get averaged ranks, so a constant score gives 0.5.
 """
@@ -214,7 +216,8 @@ def backtest_metrics(
     for level 0.5; interval_coverage, interval_coverage_buyers (None with < 2 levels, the
     buyers' one also None without buyers), spearman, normalized_gini,
     top_decile_capture, total_forecast, total_actual, total_error_pct (None if
-    total_actual is 0), auc_prob_purchase (None without prob_purchase or with one class).
+    total_actual is 0), mean_pinball_loss (None without levels), auc_prob_purchase (None
+    without prob_purchase or with one class), brier_prob_purchase.
     A metric whose inputs are missing is None, so baselines share one schema.
     """
     y = _as_vector(actual, "actual")
@@ -249,6 +252,8 @@ def backtest_metrics(
         if level == 0.5:
             metrics["mae_p50"] = float(np.mean(np.abs(y - q)))
 
+    losses = [pinball_loss(y, forecasts[level], level) for level in levels]
+    metrics["mean_pinball_loss"] = float(np.mean(losses)) if losses else None
     if len(levels) >= 2:
         # Crossed quantiles (low > high) give an empty interval: counted as a miss.
         inside = (y >= forecasts[levels[0]]) & (y <= forecasts[levels[-1]])
@@ -271,9 +276,10 @@ def backtest_metrics(
         if purchased is not None:
             _as_labels(purchased, "purchased", n)
         metrics["auc_prob_purchase"] = None
+        metrics["brier_prob_purchase"] = None
     else:
-        labels = buyer if purchased is None else purchased
-        metrics["auc_prob_purchase"] = roc_auc(
-            _vector_like(prob_purchase, "prob_purchase", n), labels
-        )
+        labels = buyer if purchased is None else _as_labels(purchased, "purchased", n)
+        prob = _vector_like(prob_purchase, "prob_purchase", n)
+        metrics["auc_prob_purchase"] = roc_auc(prob, labels)
+        metrics["brier_prob_purchase"] = float(np.mean((prob - labels) ** 2))
     return metrics

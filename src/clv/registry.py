@@ -36,8 +36,9 @@ REGISTRY_COLUMNS = (
     "as_of_date",
     "horizon_days",
     "trained_at",
-    # Last: an existing registry gains it as a new column (on_schema_change).
+    # Last: an existing registry gains these as new columns (on_schema_change).
     "btyd_fit_id",
+    "calibrated_levels",
 )
 
 
@@ -60,12 +61,13 @@ def registry_rows(
             "model_version": model_version,
             "target": booster.target,
             "objective": booster.objective,
-            "quantile_level": booster.quantile_level,
+            # Kept for versions of earlier releases, whose quantiles were boosters.
+            "quantile_level": None,
             "model_text": booster.booster.model_to_string(num_iteration=booster.best_iteration),
             "feature_names": json.dumps(list(MODEL_FEATURES)),
             "parameters": json.dumps(booster.parameters, sort_keys=True),
             "best_iteration": booster.best_iteration,
-            "calibration_scale": booster.calibration_scale,
+            "calibration_scale": 1.0,
             "training_cutoffs": json.dumps(result.training_cutoffs),
             "validation_cutoff": result.validation_cutoff,
             "cutoff_levels": json.dumps(result.cutoff_levels, sort_keys=True),
@@ -77,6 +79,9 @@ def registry_rows(
             "horizon_days": horizon_days,
             "trained_at": trained_at.astimezone(dt.UTC).replace(tzinfo=None),
             "btyd_fit_id": btyd_fit_id,
+            "calibrated_levels": json.dumps(
+                {str(level): read for level, read in result.calibrated_levels.items()}
+            ),
         }
         for booster in result.boosters
     ]

@@ -45,7 +45,7 @@ MODEL_ORDER = ("lightgbm", "btyd", "naive")
 MODEL_COLOURS = {"lightgbm": BLUE, "btyd": ORANGE, "naive": GREY}
 HEAT_STOPS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
 TOP_FEATURES = 15
-IMPORTANCE_TARGET = "expected_spend"
+IMPORTANCE_TARGET = "prob_purchase"
 
 
 class _Unavailable(Exception):
@@ -1068,8 +1068,8 @@ def _specs(currency: str) -> dict[str, _Spec]:
         ),
         "feature-importance": _Spec(
             "Feature importance",
-            f"Top {TOP_FEATURES} features of the expected-spend booster by share of total split "
-            "gain: how much each feature reduced the training loss.",
+            f"Top {TOP_FEATURES} features of the purchase-probability booster by share of total "
+            "split gain: how much each feature reduced the training loss.",
             _chart_feature_importance,
         ),
         "data-quality": _Spec(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,28 +17,32 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from scipy import special
 
+from clv import distribution
 from clv.btyd import BtydModel
 from clv.btyd_fits import model_from_row
 from clv.features import (
-    base_spend,
     btyd_forecasts,
+    buyer_spend_base,
     model_matrix,
-    quantile_spend,
+    purchase_log_odds_base,
     require_columns,
+    spend_given_purchase,
 )
 from clv.progress import Progress
+from clv.training import quantile_column
 
 KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
+BOOSTER_TARGETS = ("prob_purchase",)
 
 
 @dataclass(frozen=True)
 class ScoringModel:
     model_version: str
     feature_names: list[str]
-    expected_spend: lgb.Booster
     prob_purchase: lgb.Booster
-    quantiles: list[tuple[str, lgb.Booster, float]]  # column, booster, calibration scale
+    quantiles: list[tuple[str, float]]  # column, the calibrated level read for it
     btyd_fit_id: str
     btyd: BtydModel | None  # None: the naive rate is the base (see btyd_fits)
 
@@ -68,13 +72,15 @@ class ScoringModel:
             raise ValueError(
                 f"model_version {model_version} is not in the registry (known: {known})"
             )
-        boosters = {
-            row.target: (lgb.Booster(model_str=row.model_text), row)
-            for row in rows.itertuples(index=False)
-        }
-        for target in ("expected_spend", "prob_purchase"):
-            if target not in boosters:
-                raise ValueError(f"model_version {model_version} has no {target} booster")
+        missing = set(BOOSTER_TARGETS) - set(rows["target"])
+        if missing or "calibrated_levels" not in rows or rows["calibrated_levels"].isna().any():
+            raise ValueError(
+                f"model_version {model_version} was trained by an earlier release (its quantiles"
+                " came from quantile boosters) and cannot be scored by this one: run the full"
+                " build (dbt build) to train a new version; the old one stays in the registry"
+            )
+        [model_text] = rows.loc[rows["target"] == "prob_purchase", "model_text"]
+        calibrated = json.loads(rows["calibrated_levels"].iloc[0])
         fit_id = rows["btyd_fit_id"].iloc[0] if "btyd_fit_id" in rows else None
         if pd.isna(fit_id):
             raise ValueError(
@@ -88,18 +94,13 @@ class ScoringModel:
                 f"model_version {model_version} rests on the BTYD fit {fit_id}, which is not"
                 " in btyd_fits"
             )
-        quantile_rows = sorted(
-            (row for _, row in boosters.values() if row.objective == "quantile"),
-            key=lambda row: row.quantile_level,
-        )
         return cls(
             model_version=model_version,
             feature_names=json.loads(rows["feature_names"].iloc[0]),
-            expected_spend=boosters["expected_spend"][0],
-            prob_purchase=boosters["prob_purchase"][0],
+            prob_purchase=lgb.Booster(model_str=model_text),
             quantiles=[
-                (row.target, boosters[row.target][0], float(row.calibration_scale))
-                for row in quantile_rows
+                (quantile_column(float(level)), float(read))
+                for level, read in sorted(calibrated.items(), key=lambda item: float(item[0]))
             ],
             btyd_fit_id=fit_id,
             btyd=model_from_row(fit["method"].iloc[0], fit["parameters"].iloc[0]),
@@ -107,7 +108,7 @@ class ScoringModel:
 
     @property
     def quantile_columns(self) -> list[str]:
-        return [column for column, _, _ in self.quantiles]
+        return [column for column, _ in self.quantiles]
 
 
 def predictions_schema(model: ScoringModel) -> pa.Schema:
@@ -125,38 +126,86 @@ def predictions_schema(model: ScoringModel) -> pa.Schema:
     )
 
 
-def score_frame(
-    model: ScoringModel, features: pd.DataFrame, scored_at: dt.datetime
-) -> pd.DataFrame:
-    """Forecasts for one batch of customers (features at as_of_date, one row each)."""
+def _inputs(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(BTYD's forecasts over the horizon, the booster's P(purchase)) for a batch."""
     require_columns(features, KEY_COLUMNS, "the scoring features")
     window_days = features["horizon_days"].to_numpy(dtype=float)
     base = btyd_forecasts(model.btyd, features, window_days)
     matrix = model_matrix(features, base, window_days)[model.feature_names]
+    raw = model.prob_purchase.predict(matrix, raw_score=True)
+    return base, special.expit(purchase_log_odds_base(base) + raw)
 
-    correction = model.expected_spend.predict(matrix, raw_score=True)
-    spend_base = base_spend(base)
-    quantiles = np.column_stack(
-        [
-            quantile_spend(booster.predict(matrix), spend_base) * scale
-            for _, booster, scale in model.quantiles
-        ]
+
+@dataclass
+class SpendTotals:
+    """BTYD's total expected spend and the model's before the level, batch by batch."""
+
+    btyd: float = 0.0
+    model: float = 0.0
+
+    def add(self, base: pd.DataFrame, spend: np.ndarray) -> SpendTotals:
+        self.btyd += float(base["btyd_expected_spend"].sum())
+        self.model += float(spend.sum())
+        return self
+
+    @property
+    def level(self) -> float:
+        """The factor that puts the model's total at BTYD's (1 when there is nothing)."""
+        return self.btyd / self.model if self.model > 0 else 1.0
+
+
+def spend_totals(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> SpendTotals:
+    """BTYD's total and the model's before the level, over every customer to be scored.
+
+    The level stays the BTYD base's: the booster decides how the total is shared among
+    customers, not how large it is, so the total is never further from the actual than
+    BTYD's. (A level learnt in training windows did not transfer to the next window.)
+    """
+    totals = SpendTotals()
+    for batch in batches:
+        if batch.num_rows:
+            base, prob = _inputs(model, batch.to_pandas())
+            totals.add(base, prob * buyer_spend_base(base))
+    return totals
+
+
+def score_frame(
+    model: ScoringModel,
+    features: pd.DataFrame,
+    scored_at: dt.datetime,
+    level: float | None = None,
+) -> pd.DataFrame:
+    """Forecasts for customers at as_of_date, one row each.
+
+    Expected spend is the booster's P(purchase) times BTYD's spend given a purchase,
+    times level (spend_totals(...).level over all the customers scored; without it, the frame is
+    taken to be all of them). The quantiles come from the same distribution: no purchase
+    with 1 - P(purchase), else log-normal with BTYD's mean and variance of spend given a
+    purchase (clv.distribution).
+    """
+    base, prob = _inputs(model, features)
+    spend = prob * buyer_spend_base(base)
+    if level is None:
+        level = SpendTotals().add(base, spend).level
+    _, variance = spend_given_purchase(
+        model.btyd, features, features["horizon_days"].to_numpy(dtype=float)
     )
-    # Independently trained quantile boosters can cross; sorting each row restores order
-    # without changing the set of values.
-    quantiles = np.sort(quantiles, axis=1)
+    # Read at calibrated levels, which are in order, so the quantiles never cross.
+    quantiles = distribution.quantiles(
+        prob, buyer_spend_base(base), variance, tuple(read for _, read in model.quantiles)
+    )
 
     result = pd.DataFrame(
         {
             "customer_id": features["customer_id"].astype(str).to_numpy(),
             "as_of_date": pd.to_datetime(features["as_of_date"]).dt.date.to_numpy(),
             "horizon_days": features["horizon_days"].astype("int32").to_numpy(),
-            "expected_spend": spend_base * np.exp(correction),
+            "expected_spend": spend * level,
         }
     )
     for index, column in enumerate(model.quantile_columns):
         result[column] = quantiles[:, index]
-    result["prob_purchase"] = np.clip(model.prob_purchase.predict(matrix), 0.0, 1.0)
+    result["prob_purchase"] = prob
     result["model_version"] = model.model_version
     result["scored_at"] = scored_at
     return result
@@ -166,6 +215,7 @@ def score_batches(
     model: ScoringModel,
     batches: Iterable[pa.RecordBatch],
     scored_at: dt.datetime,
+    level: float,
     customers: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
     schema = predictions_schema(model)
@@ -173,7 +223,7 @@ def score_batches(
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        frame = score_frame(model, batch.to_pandas(), scored_at)
+        frame = score_frame(model, batch.to_pandas(), scored_at, level)
         yield pa.RecordBatch.from_pandas(frame, schema=schema, preserve_index=False)
         scored.advance(scored.done_count + batch.num_rows)
     scored.done()
@@ -181,26 +231,31 @@ def score_batches(
 
 def score_reader(
     model: ScoringModel,
-    reader: pa.RecordBatchReader,
+    read_features: Callable[[], pa.RecordBatchReader],
     scored_at: dt.datetime,
     customers: int | None = None,
 ) -> pa.RecordBatchReader:
     """A reader of forecasts that pulls feature batches only as it is read.
 
-    customers, the number to score, only tells the progress lines how far it is.
+    read_features gives a fresh reader of the features each time: they are read twice,
+    once for the level (spend_totals) and once to score. customers, the number to score, only tells
+    the progress lines how far it is.
     """
+    level = spend_totals(model, read_features()).level
     return pa.RecordBatchReader.from_batches(
-        predictions_schema(model), score_batches(model, reader, scored_at, customers)
+        predictions_schema(model),
+        score_batches(model, read_features(), scored_at, level, customers),
     )
 
 
 def score_spark(model: ScoringModel, features: Any, scored_at: dt.datetime) -> Any:
     """Forecasts as a Spark DataFrame, scored where the features are.
 
-    Each Python worker gets the model once (a broadcast: the booster texts travel once
-    and are parsed once per worker) and scores its partitions in Arrow batches with
-    score_frame, so the results equal in-process scoring and no customer is collected
-    to the driver.
+    Each Python worker gets the model once (a broadcast: the booster text travels once
+    and is parsed once per worker) and scores its partitions in Arrow batches with
+    score_frame, so the results equal in-process scoring. Two distributed passes, as
+    in score_reader: the first sums the totals behind the level (one row per partition
+    reaches the driver), the second scores; no customer is collected to the driver.
     """
     from pyspark.sql.pandas.types import from_arrow_schema
 
@@ -210,11 +265,22 @@ def score_spark(model: ScoringModel, features: Any, scored_at: dt.datetime) -> A
     except Exception:  # Spark Connect has no SparkContext: the model travels with each task
         shared = None
 
+    def worker_model() -> ScoringModel:
+        return model if shared is None else shared.value
+
+    def partition_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        totals = spend_totals(worker_model(), batches)
+        yield pa.RecordBatch.from_pydict({"btyd": [totals.btyd], "model": [totals.model]})
+
+    # A first distributed pass for the level: one row per partition reaches the driver.
+    sums = features.mapInArrow(partition_sums, "btyd double, model double")
+    btyd, unlevelled = sums.groupBy().sum("btyd", "model").collect()[0]
+    level = SpendTotals(btyd or 0.0, unlevelled or 0.0).level
+
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        scoring_model = model if shared is None else shared.value
         for batch in batches:
             if batch.num_rows:
-                frame = score_frame(scoring_model, batch.to_pandas(), scored_at)
+                frame = score_frame(worker_model(), batch.to_pandas(), scored_at, level)
                 yield pa.RecordBatch.from_pandas(frame, schema=schema, preserve_index=False)
 
     return features.mapInArrow(score_partition, from_arrow_schema(schema))

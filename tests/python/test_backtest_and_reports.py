@@ -74,6 +74,60 @@ def test_backtest_beats_the_naive_baseline_on_the_sample(sample_build) -> None:
     assert forecasts == sorted(forecasts, reverse=True)
 
 
+def test_quantiles_are_calibrated_out_of_time_on_the_sample(sample_build) -> None:
+    result, _ = sample_build
+    model = metrics(result)["lightgbm"]
+    # The backtest's holdout is a smaller sample than CDNOW's: 0.02 either side.
+    for level, name in ((0.1, "p10"), (0.5, "p50"), (0.9, "p90")):
+        assert model[f"below_rate_{name}"] <= level + 0.02, name
+        assert model[f"at_or_below_rate_{name}"] >= level - 0.02, name
+
+
+def test_the_model_beats_its_btyd_base_on_every_column(sample_build) -> None:
+    result, _ = sample_build
+    by_model = metrics(result)
+    model, btyd = by_model["lightgbm"], by_model["btyd"]
+    for lower_is_better in (
+        "mae_p50",
+        "mean_pinball_loss",
+        "rmse_expected_spend",
+        "brier_prob_purchase",
+    ):
+        assert model[lower_is_better] < btyd[lower_is_better], lower_is_better
+    assert model["normalized_gini"] > btyd["normalized_gini"]
+    # The level is BTYD's: the same total, so never further from the actual.
+    assert model["total_forecast"] == pytest.approx(btyd["total_forecast"], rel=1e-9)
+    # Like with like: the baseline's quantiles are its own, not its point forecast.
+    [(spread,)] = result.query(
+        "select avg(spend_p90 - spend_p10) from backtest_predictions where model = 'btyd'"
+    )
+    assert spread > 0
+
+
+def test_the_reliability_table_bins_every_customer(sample_build) -> None:
+    result, _ = sample_build
+    rows = result.query(
+        "select model, sum(customers), count(*), min(bin), max(bin),"
+        " sum(customers * mean_prob_purchase), sum(customers * observed_purchase_rate)"
+        " from rpt_backtest_reliability group by model order by model"
+    )
+    holdout = dict(result.query("select model, count(*) from backtest_predictions group by model"))
+    for model, customers, bins, first, last, predicted, bought in rows:
+        assert (customers, bins, first, last) == (holdout[model], 10, 1, 10)
+        [(mean_prob, buyers)] = result.query(
+            "select sum(prob_purchase), sum(case when has_purchase then 1 else 0 end)"
+            f" from backtest_predictions where model = '{model}'"
+        )
+        assert predicted == pytest.approx(mean_prob) and bought == pytest.approx(buyers)
+    # The model's probability is calibrated bin by bin within 0.1 where a bin holds
+    # enough customers to say.
+    for predicted, observed in result.query(
+        "select mean_prob_purchase, observed_purchase_rate"
+        " from rpt_backtest_reliability where model = 'lightgbm' and customers >= 100"
+    ):
+        assert abs(predicted - observed) < 0.1
+
+
 def test_report_tables_are_filled_and_consistent(sample_build) -> None:
     result, _ = sample_build
     [(customers, total)] = result.query(
@@ -92,7 +146,7 @@ def test_report_tables_are_filled_and_consistent(sample_build) -> None:
     [(features, targets)] = result.query(
         "select count(distinct feature), count(distinct target) from rpt_feature_importance"
     )
-    assert features > 10 and targets == 5
+    assert features > 10 and targets == 1
     assert result.query("select count(*) from rpt_top_customers")[0][0] == 100
     assert result.query("select count(*) from rpt_new_customers")[0][0] > 0
     assert result.query("select count(*) from rpt_cohorts")[0][0] > 12
@@ -115,9 +169,8 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
     assert status == "insufficient_history"
     assert "too short for an out-of-time backtest" in reason
     assert result.query("select count(*) from customer_predictions")[0][0] > 0
-    assert result.query("select distinct status from rpt_backtest_deciles") == [
-        ("insufficient_history",)
-    ]
+    for table in ("rpt_backtest_deciles", "rpt_backtest_reliability"):
+        assert result.query(f"select distinct status from {table}") == [("insufficient_history",)]
     [(report,)] = result.query("select html from rpt_html_report")
     assert "No backtest" in report
     assert "too short for an out-of-time backtest" in report

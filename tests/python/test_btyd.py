@@ -533,3 +533,45 @@ def test_other_invalid_inputs_raise() -> None:
         fit_btyd([1, 0], [3, 0], [5, 9], [1.0])
     with pytest.raises(ValueError, match="at least one customer with frequency >= 1"):
         fit_gamma_gamma([1, 0], [-5.0, np.nan])
+
+
+def simulated_spend(model: BtydModel, x, tx, T, m, t, draws, rng) -> np.ndarray:
+    """Spend in (T, T + t] drawn the way BG/NBD and Gamma-Gamma tell it, from the posterior."""
+    bg, gg = model.bgnbd, model.gamma_gamma
+    alive = rng.random(draws) < model.prob_alive([x], [tx], [T])[0]
+    rate = rng.gamma(bg.r + x, 1 / (bg.alpha + T), draws)
+    dropout = rng.beta(bg.a, bg.b + x, draws)
+    nu = (
+        rng.gamma(gg.q + gg.p * x, 1 / (gg.v + x * m), draws)
+        if x
+        else rng.gamma(gg.q, 1 / gg.v, draws)
+    )
+    counts = np.zeros(draws, dtype=int)
+    clock = np.zeros(draws)
+    active = alive.copy()
+    while active.any():
+        clock[active] += rng.exponential(1 / rate[active])
+        bought = active & (clock <= t)
+        counts[bought] += 1
+        active = bought & (rng.random(draws) >= dropout)
+    return np.where(counts > 0, rng.gamma(gg.p * np.maximum(counts, 1), 1 / nu), 0.0)
+
+
+def test_spend_quantiles_and_moments_match_a_simulation_of_the_model() -> None:
+    model = BtydModel(
+        BgNbdParams(r=0.8, alpha=40.0, a=0.7, b=2.5), GammaGammaParams(p=5.0, q=3.0, v=60.0)
+    )
+    rng = np.random.default_rng(7)
+    levels = (0.1, 0.5, 0.9, 0.97)
+    for x, tx, T, m in ((0.0, 0.0, 50.0, np.nan), (5.0, 200.0, 300.0, 25.0)):
+        spend = simulated_spend(model, x, tx, T, m, 273.0, 200_000, rng)
+        exact = model.spend_quantiles([x], [tx], [T], [m], [273.0], levels)[0]
+        np.testing.assert_allclose(exact, np.quantile(spend, levels), rtol=0.02)
+        mean, variance = model.spend_given_purchase([x], [tx], [T], [m], [273.0])
+        buyers = spend[spend > 0]
+        assert mean[0] == pytest.approx(buyers.mean(), rel=0.02)
+        assert variance[0] == pytest.approx(buyers.var(), rel=0.1)
+        # Its mean given a purchase times P(purchase) is the expected spend.
+        prob = model.prob_purchase([x], [tx], [T], [273.0])[0]
+        expected = model.expected_spend([x], [tx], [T], [m], [273.0])[0]
+        assert mean[0] * prob == pytest.approx(expected, rel=1e-3)  # tail cut at 1e-5

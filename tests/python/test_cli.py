@@ -41,7 +41,7 @@ def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
         assert (output / name).stat().st_size > 0, name
     assert (output / "reports" / "rpt_backtest_metrics.parquet").exists()
     boosters = output / "models" / summary["model_version"]
-    assert (boosters / "expected_spend.txt").exists()
+    assert (boosters / "prob_purchase.txt").exists()
     assert not list(tmp_path.glob(".out.*"))  # no staging folder left behind
 
     # The folder is an export of the warehouse: `clv export` writes the same one.

@@ -59,12 +59,12 @@ def test_training_and_scoring_say_how_far_they_are(monkeypatch, capsys) -> None:
     monkeypatch.setattr(progress, "LOG_SECONDS", 0.0)
     result = train(training_examples())
     lines = capsys.readouterr().err.splitlines()
-    assert lines and all(re.match(r"  training, 5 boosters on 800 examples: ", ln) for ln in lines)
+    assert lines and all(re.match(r"  training, 1 booster on 800 examples: ", ln) for ln in lines)
     counts = [int(re.search(r": ([\d,]+) of", line).group(1)) for line in lines]
     # 30 rounds each: the patience of early stopping (30) never runs out in so few.
-    assert counts == list(range(1, 151))
-    assert len(result.boosters) == 5
-    assert "of 150 rounds at most" in lines[-1]
+    assert counts == list(range(1, 31))
+    assert len(result.boosters) == 1
+    assert "of 30 rounds at most" in lines[-1]
 
 
 def test_scoring_says_how_many_customers_are_done(monkeypatch, capsys) -> None:
@@ -72,7 +72,10 @@ def test_scoring_says_how_many_customers_are_done(monkeypatch, capsys) -> None:
     capsys.readouterr()
     monkeypatch.setattr(progress, "LOG_SECONDS", 0.0)
     features = pa.Table.from_pandas(scoring_features(300), preserve_index=False)
-    reader = pa.RecordBatchReader.from_batches(features.schema, features.to_batches(100))
+
+    def reader() -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(features.schema, features.to_batches(100))
+
     score_reader(model, reader, dt.datetime(2025, 7, 1), customers=300).read_all()
     lines = [re.sub(r" \(\d+ s\)", "", line) for line in capsys.readouterr().err.splitlines()]
     assert lines == [

@@ -8,14 +8,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from scipy import stats
 
+from clv import distribution
 from clv.btyd_fits import fit_at, fit_per_cutoff, fits_table, model_from_row, models_by_cutoff
-from clv.features import SQL_FEATURES, btyd_forecasts
+from clv.features import SQL_FEATURES, btyd_forecasts, buyer_spend_base
 from clv.registry import new_model_version, registry_rows, write_model_files
 from clv.scoring import ScoringModel, score_frame, score_reader
 from clv.training import (
     TrainingConfig,
-    calibration_scale,
     prepare_examples,
     quantile_column,
     time_split,
@@ -123,13 +124,7 @@ def test_quantile_columns_follow_the_levels() -> None:
 
 def test_registry_has_one_row_per_booster(trained, tmp_path) -> None:
     registry, _ = trained
-    assert list(registry["target"]) == [
-        "expected_spend",
-        "spend_p10",
-        "spend_p50",
-        "spend_p90",
-        "prob_purchase",
-    ]
+    assert list(registry["target"]) == ["prob_purchase"]
     assert registry["model_version"].nunique() == 1
     assert registry["model_version"].iloc[0] == "m20250701T120000Z"
     # The most recent cutoff is held out: a later window than every training cutoff.
@@ -163,13 +158,30 @@ def test_streamed_scoring_equals_scoring_at_once(trained) -> None:
     scored_at = dt.datetime(2025, 7, 1)
     batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
     reader = score_reader(
-        model, pa.RecordBatchReader.from_batches(batches[0].schema, batches), scored_at
+        model, lambda: pa.RecordBatchReader.from_batches(batches[0].schema, batches), scored_at
     )
     streamed = reader.read_all().to_pandas()
     whole = score_frame(model, features, scored_at)
     assert len(batches) == 5
     np.testing.assert_allclose(streamed["expected_spend"], whole["expected_spend"])
     np.testing.assert_allclose(streamed["spend_p90"], whole["spend_p90"])
+
+
+def test_the_total_stays_at_the_btyd_level(trained) -> None:
+    _, model = trained
+    features = scoring_features(300)
+    forecast = score_frame(model, features, dt.datetime(2025, 7, 1))
+    base = btyd_forecasts(model.btyd, features, np.full(len(features), 90.0))
+    assert forecast["expected_spend"].sum() == pytest.approx(base["btyd_expected_spend"].sum())
+    # The booster still reshapes: customers are not all scaled alike.
+    ratio = forecast["expected_spend"] / base["btyd_expected_spend"].clip(lower=0.01)
+    assert ratio.std() > 0.01
+    # The same distribution gives every column: expected spend is P(purchase) times
+    # BTYD's spend given a purchase, at the level.
+    given = buyer_spend_base(base)
+    level = forecast["expected_spend"].sum() / (forecast["prob_purchase"] * given).sum()
+    expected = forecast["prob_purchase"] * given * level
+    np.testing.assert_allclose(forecast["expected_spend"], expected)
 
 
 def test_training_is_deterministic_whatever_the_row_order() -> None:
@@ -181,24 +193,25 @@ def test_training_is_deterministic_whatever_the_row_order() -> None:
         assert a.booster.model_to_string() == b.booster.model_to_string()
 
 
-def test_each_cutoff_level_is_divided_out() -> None:
+def test_each_cutoff_level_is_put_into_its_base() -> None:
     # The same customers at two cutoffs, the earlier window ten times busier.
     calm = training_examples(cutoffs=1)
     hot = calm.assign(
         cutoff_rank=2,
         cutoff_date=calm["cutoff_date"] - pd.Timedelta(days=30),
         label_net_spend=calm["label_net_spend"] * 10,
+        label_has_purchase=calm["label_has_purchase"] | (np.arange(len(calm)) % 2 == 0),
     )
     examples = pd.concat([calm, hot], ignore_index=True)
     prepared = prepare_examples(examples, btyd_at_cutoffs(examples))
     levels = prepared.cutoff_levels
     assert levels["2025-05-01"] == pytest.approx(10 * levels["2025-05-31"], rel=1e-6)
-    # After dividing out, both windows sit at the BTYD level on average.
+    # Each window's base sits at its own purchase rate: the booster learns who buys
+    # more often than BTYD says, not which window was busier.
     for rank in (1, 2):
         rows = (examples["cutoff_rank"] == rank).to_numpy()
-        assert prepared.label[rows].sum() == pytest.approx(
-            prepared.base_spend[rows].sum(), rel=0.05
-        )
+        base = 1 / (1 + np.exp(-prepared.purchase_base[rows]))
+        assert base.mean() == pytest.approx(prepared.has_purchase[rows].mean(), rel=1e-6)
 
 
 def test_base_falls_back_to_rate_extrapolation_without_repeat_buyers() -> None:
@@ -211,17 +224,6 @@ def test_base_falls_back_to_rate_extrapolation_without_repeat_buyers() -> None:
     np.testing.assert_allclose(base["btyd_expected_spend"], expected)
 
 
-def test_calibration_scale_makes_a_quantile_honest() -> None:
-    rng = np.random.default_rng(4)
-    actual = np.where(rng.random(20_000) < 0.6, 0.0, rng.exponential(100.0, 20_000))
-    too_low = np.full(actual.size, 30.0)  # far below the true 90th percentile
-    scale = calibration_scale(actual, too_low, 0.9)
-    scaled = too_low * scale
-    assert (actual < scaled).mean() <= 0.9 + 0.01
-    assert (actual <= scaled).mean() >= 0.9 - 0.01
-    assert scale > 3
-
-
 def spread_out_latest_window(examples: pd.DataFrame) -> pd.DataFrame:
     """The same mean spend in the latest window but a fifth of the buyers: a wider spread."""
     latest = examples["cutoff_rank"] == 1
@@ -232,19 +234,72 @@ def spread_out_latest_window(examples: pd.DataFrame) -> pd.DataFrame:
     return examples.assign(label_net_spend=label, label_has_purchase=label > 0)
 
 
-def scales(result) -> dict[str, float]:
-    return {b.target: b.calibration_scale for b in result.boosters if b.quantile_level}
-
-
 def test_quantiles_are_recalibrated_only_on_a_window_as_long_as_the_horizon() -> None:
     # Eight monthly cutoffs: the latest 90-day window validates (see the time split).
     full = training_examples(cutoffs=8).query("cutoff_rank >= 3")
     full = spread_out_latest_window(full.assign(cutoff_rank=full["cutoff_rank"] - 2))
-    assert scales(train(full))["spend_p90"] < 0.8
+    levels = train(full).calibrated_levels
+    # A fifth of the buyers trained for: the median is read lower (more zeros).
+    assert levels[0.5] < 0.45
     # Two cutoffs, windows of 30 and 60 days: shorter than the 90-day horizon, so the
     # held-out window only stops the boosting; its spread says little about 90 days.
     short = spread_out_latest_window(training_examples(cutoffs=2))
-    assert set(scales(train(short)).values()) == {1.0}
+    assert train(short).calibrated_levels == {0.1: 0.1, 0.5: 0.5, 0.9: 0.9}
+
+
+def test_the_distribution_is_a_zero_inflated_log_normal() -> None:
+    prob, mean, variance = np.array([0.3, 0.8]), np.array([50.0, 120.0]), np.array([900.0, 1e4])
+    q = distribution.quantiles(prob, mean, variance, (0.5, 0.7, 0.95))
+    assert q[0, 0] == q[0, 1] == 0 < q[0, 2]  # 70% buy nothing: p50 and p70 are no spend
+    sigma = np.sqrt(np.log1p(variance / mean**2))
+    buyers = stats.lognorm(sigma[1], scale=mean[1] * np.exp(-(sigma[1] ** 2) / 2))
+    assert buyers.mean() == pytest.approx(mean[1]) and buyers.var() == pytest.approx(variance[1])
+    np.testing.assert_allclose(q[1], buyers.ppf((np.array([0.5, 0.7, 0.95]) - 0.2) / 0.8))
+    below, at_or_below = distribution.cdf(np.array([0.0, q[1, 2]]), prob, mean, variance)
+    np.testing.assert_allclose([below[0], at_or_below[0], at_or_below[1]], [0.0, 0.7, 0.95])
+
+
+def test_calibrated_levels_make_a_wrong_distribution_honest() -> None:
+    rng = np.random.default_rng(4)
+
+    def outcomes(n: int) -> np.ndarray:  # 60% spend nothing; buyers log-normal(4, 1.5)
+        return np.where(rng.random(n) < 0.6, 0.0, np.exp(rng.normal(4.0, 1.5, n)))
+
+    # Believed: half buy, spending 40 on average give or take 30: too many buyers,
+    # too little spend, too narrow a spread.
+    n = 20_000
+    believed = (np.full(n, 0.5), np.full(n, 40.0), np.full(n, 900.0))
+    levels = (0.1, 0.5, 0.9)
+    pit = distribution.randomized_pit(*distribution.cdf(outcomes(n), *believed), rng)
+    read = distribution.calibrated_levels(pit, levels)
+    later = outcomes(n)[:, None]  # a fresh sample of the same process
+    as_believed = distribution.quantiles(*believed, levels)
+    honest = distribution.quantiles(*believed, read)
+    assert (later <= as_believed).mean(axis=0)[2] < 0.85  # p90 far too low as believed
+    assert ((later < honest).mean(axis=0) <= np.array(levels) + 0.01).all()
+    assert ((later <= honest).mean(axis=0) >= np.array(levels) - 0.01).all()
+
+
+def test_any_levels_work_and_quantiles_never_cross() -> None:
+    levels = (0.025, 0.3, 0.31, 0.75, 0.975)
+    config = TrainingConfig(
+        quantiles=levels, num_threads=1, num_boost_round=30, min_data_in_leaf=5, num_leaves=7
+    )
+    result = train(training_examples(cutoffs=8).query("cutoff_rank >= 3"), config)
+    reads = [result.calibrated_levels[level] for level in levels]
+    assert reads == sorted(reads) and all(0 < read < 1 for read in reads)
+    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
+    fits = fits_table(
+        {AS_OF: fit_at(AS_OF, scoring_features())},
+        pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}),
+        trained_at,
+    ).to_pandas()
+    registry = registry_rows(result, "m1", trained_at, AS_OF, 90, fits["btyd_fit_id"].iloc[0])
+    forecast = score_frame(ScoringModel.from_registry(registry, fits), scoring_features(), AS_OF)
+    columns = [quantile_column(level) for level in levels]
+    assert list(forecast.columns[4:9]) == columns
+    assert (np.diff(forecast[columns].to_numpy(), axis=1) >= 0).all()
+    assert (forecast[columns[-1]] > 0).any()
 
 
 def test_quantiles_grow_with_the_btyd_forecast_of_the_horizon(trained) -> None:
@@ -257,7 +312,7 @@ def test_quantiles_grow_with_the_btyd_forecast_of_the_horizon(trained) -> None:
     base = btyd_forecasts(btyd, features, np.full(len(features), 90.0))["btyd_expected_spend"]
     longer = btyd_forecasts(btyd, features, np.full(len(features), 365.0))["btyd_expected_spend"]
     growth = longer.sum() / base.sum()
-    # The boosters learn quantiles of actual over BTYD; the BTYD forecast carries the horizon.
+    # Spend given a purchase is BTYD's, so the BTYD forecast carries the horizon.
     assert year["spend_p90"].sum() / quarter["spend_p90"].sum() == pytest.approx(growth, rel=0.35)
     assert growth > 2
 
@@ -279,6 +334,9 @@ def test_clear_errors_for_unusable_input(trained) -> None:
         ScoringModel.from_registry(registry, fits)
     with pytest.raises(ValueError, match="registered before its BTYD fit was stored"):
         ScoringModel.from_registry(registry.assign(btyd_fit_id=None), fits)
+    earlier = registry.drop(columns="calibrated_levels").assign(objective="quantile")
+    with pytest.raises(ValueError, match="trained by an earlier release .* stays in the registry"):
+        ScoringModel.from_registry(earlier, fits)
     with pytest.raises(ValueError, match="quantiles must lie strictly between 0 and 1"):
         TrainingConfig(quantiles=(0.5, 1.0))
 

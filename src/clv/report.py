@@ -29,6 +29,7 @@ CHARTS: tuple[str, ...] = (
     "decile-calibration",
     "interval-coverage",
     "baselines-vs-model",
+    "accuracy-over-time",
     "feature-importance",
     "data-quality",
 )
@@ -935,6 +936,78 @@ def _horizontal_bars(
     return _svg(box.bottom + 50, x_label, parts)
 
 
+# Level colours for the accuracy chart's hit rates, lowest level first.
+LEVEL_COLOURS = (BLUE, GREEN, ORANGE, RED, GREY)
+
+
+def _chart_accuracy_over_time(ctx: _Context) -> _Chart:
+    name = "rpt_forecast_accuracy_over_time"
+    frame = ctx.tables.get(name)
+    if frame is None:
+        raise _Unavailable(f"No data: table {name} was not provided")
+    if len(frame) < 2:
+        raise _Unavailable(
+            f"Not yet: {len(frame)} scoring run(s) with a horizon that has passed; the chart "
+            "appears once two runs' horizons have passed and their actual spend is known"
+        )
+    levels = _quantile_levels(frame.columns)
+    frame = _numeric(
+        frame.assign(as_of_date=pd.to_datetime(frame["as_of_date"], errors="coerce")),
+        name,
+        ["total_forecast", "total_actual", *[f"at_or_below_rate_p{s}" for s, _ in levels]],
+    ).sort_values("as_of_date")
+    labels = [f"{day:%Y-%m-%d}" for day in frame["as_of_date"]]
+    upper = _Box(80, 50, WIDTH - 20, 230)
+    lower = _Box(80, 320, WIDTH - 20, 480)
+    band = upper.width / len(frame)
+    centres = [upper.left + band * (i + 0.5) for i in range(len(frame))]
+
+    y = _Linear(0.0, 1.0, upper.bottom, upper.top)
+    ticks = [0.0, 0.25, 0.5, 0.75, 1.0]
+    title = "Each quantile's P(actual < q) to P(actual <= q), per run"
+    parts = [_panel_title(upper.left, 22, title)]
+    colours = [LEVEL_COLOURS[i % len(LEVEL_COLOURS)] for i in range(len(levels))]
+    parts += _legend(
+        upper.left,
+        38,
+        [(f"p{s.replace('_', '.')}", c, "line") for (s, _), c in zip(levels, colours, strict=True)],
+    )
+    share = _tick_formatter(ticks, percent=True)
+    parts += _y_axis(upper, y, ticks, share, "Share of customers", 18)
+    for index, ((suffix, level), colour) in enumerate(zip(levels, colours, strict=True)):
+        parts.append(
+            _line(upper.left, y(level), upper.right, y(level), colour, 1, stroke_dasharray="4 3")
+        )
+        offset = (index - (len(levels) - 1) / 2) * 10
+        for x, label, row in zip(centres, labels, frame.itertuples(index=False), strict=True):
+            below = getattr(row, f"below_rate_p{suffix}", None)
+            at_or_below = getattr(row, f"at_or_below_rate_p{suffix}")
+            low = at_or_below if _is_missing(below) else float(below)
+            tip = (
+                f"{label}: p{suffix.replace('_', '.')} has P(actual<q) {_fmt_pct(low)}, "
+                f"P(actual<=q) {_fmt_pct(at_or_below)}, level {_fmt_pct(level)}"
+            )
+            parts.append(_line(x + offset, y(low), x + offset, y(at_or_below), colour, 5))
+            parts.append(_circle(x + offset, y(at_or_below), 3.5, colour, tip))
+    parts += _x_band_labels(upper, centres, labels)
+
+    totals = frame[["total_forecast", "total_actual"]].to_numpy()
+    ticks = _nice_ticks(min(0.0, float(totals.min())), float(totals.max()))
+    y = _Linear(ticks[0], ticks[-1], lower.bottom, lower.top)
+    parts.append(_panel_title(lower.left, 292, f"Total forecast and actual spend ({ctx.currency})"))
+    parts += _legend(lower.left, 306, [("Forecast", BLUE, "rect"), ("Actual", ORANGE, "rect")])
+    parts += _y_axis(lower, y, ticks, _tick_formatter(ticks), f"Spend ({ctx.currency})", 18)
+    for x, label, (forecast, actual) in zip(centres, labels, totals, strict=True):
+        for offset, value, colour, what in (
+            (-0.4, forecast, BLUE, "forecast"),
+            (0.0, actual, ORANGE, "actual"),
+        ):
+            tip = f"{label}: {what} {_fmt_amount(value)}"
+            parts.append(_rect(x + band * offset, y(0), band * 0.4, y(value) - y(0), colour, tip))
+    parts += _x_band_labels(lower, centres, labels, "Scoring run (as_of_date)")
+    return _Chart(_svg(530, "Forecast accuracy of past scoring runs", parts))
+
+
 def _chart_feature_importance(ctx: _Context) -> _Chart:
     name = "rpt_feature_importance"
     frame = _table(ctx, name, ["target", "feature", "gain", "gain_share"])
@@ -1066,6 +1139,15 @@ def _specs(currency: str) -> dict[str, _Spec]:
             "Models whose backtest did not run are listed in the table only.",
             _chart_baselines,
         ),
+        "accuracy-over-time": _Spec(
+            "Forecast accuracy over time (production runs)",
+            "Every scoring run whose horizon has passed, judged against what its customers "
+            "then spent (rpt_forecast_accuracy_over_time). Top: for each quantile, a bar from "
+            "the share of customers below it to the share at or below it (many spend exactly "
+            "0, so the two differ); the quantile is honest in a run when its dashed level "
+            "crosses its bar. Bottom: each run's total forecast beside the total actually spent.",
+            _chart_accuracy_over_time,
+        ),
         "feature-importance": _Spec(
             "Feature importance",
             f"Top {TOP_FEATURES} features of the purchase-probability booster by share of total "
@@ -1178,8 +1260,9 @@ SECTIONS = (
     ("Data", CHARTS[:3]),
     ("Forecast", CHARTS[3:5]),
     ("Backtest", CHARTS[5:8]),
-    ("Model", CHARTS[8:9]),
-    ("Data quality", CHARTS[9:]),
+    ("Production forecasts", CHARTS[8:9]),
+    ("Model", CHARTS[9:10]),
+    ("Data quality", CHARTS[10:]),
 )
 
 

@@ -21,6 +21,7 @@ from clv.btyd_fits import model_from_row
 from clv.export import export_folder
 from clv.features import btyd_forecasts
 from clv.generate import generate_transactions, write_transactions
+from clv.metrics import backtest_metrics
 
 END_DATE = dt.date(2025, 12, 31)
 HORIZON_DAYS = 90
@@ -308,3 +309,58 @@ def test_scoring_only_without_a_trained_model_says_what_to_do(build) -> None:
     result = run("build", "--selector", "score", variables=variables, database="empty")
     assert result.returncode != 0
     assert "No trained model to score with" in result.output
+
+
+def test_a_run_is_judged_once_its_horizon_has_passed(build) -> None:
+    run, variables, first, path, folder = build
+    # Its horizon is still ahead: nothing to judge yet.
+    assert first.query("select count(*) from rpt_forecast_accuracy_over_time") == [(0,)]
+    # A scheduled scoring run a horizon later, on its own copy of the warehouse.
+    shutil.copy(folder / "warehouse.duckdb", folder / "later.duckdb")
+    later = run(
+        "build",
+        "--selector",
+        "score",
+        variables={**variables, "as_of_date": END_DATE.isoformat()},
+        database="later",
+    )
+    assert later.returncode == 0, later.output
+    runs = later.query("select distinct as_of_date from customer_predictions_history order by 1")
+    assert runs == [(AS_OF_DATE,), (END_DATE,)]
+    [(last_day,)] = later.query("select max(transaction_date) from stg_transactions__transactions")
+    assert last_day == END_DATE  # so the first run's horizon has passed, the second's not
+    judged = later.query("select * from rpt_forecast_accuracy_over_time")
+    names = [column[0] for column in later.query("describe rpt_forecast_accuracy_over_time")]
+    [row] = [dict(zip(names, values, strict=True)) for values in judged]
+    assert row["as_of_date"] == AS_OF_DATE and row["horizon_end_date"] == END_DATE
+
+    # By hand: the first run's forecasts against the spend read straight from the file.
+    forecasts = pd.DataFrame(
+        later.query(
+            "select customer_id, expected_spend, spend_p10, spend_p50, spend_p90"
+            f" from customer_predictions_history where as_of_date = date '{AS_OF_DATE}'"
+            " order by customer_id"
+        ),
+        columns=["customer_id", "expected_spend", "spend_p10", "spend_p50", "spend_p90"],
+    )
+    joined = forecasts.merge(actual_spend(later, path), on="customer_id", how="left")
+    actual = joined["actual"].fillna(0.0).to_numpy()
+    expected = backtest_metrics(
+        actual,
+        joined["expected_spend"],
+        {level: joined[f"spend_p{int(level * 100)}"] for level in (0.1, 0.5, 0.9)},
+    )
+    assert row["customers"] == expected["customers"] == len(forecasts)
+    assert row["buyers"] == expected["buyers"]
+    for name in (
+        "mae_p50",
+        "pinball_loss_p10",
+        "pinball_loss_p90",
+        "below_rate_p50",
+        "at_or_below_rate_p90",
+        "total_forecast",
+        "total_actual",
+        "total_error_pct",
+    ):
+        assert row[name] == pytest.approx(expected[name], rel=1e-9), name
+    assert row["normalized_gini"] == pytest.approx(expected["normalized_gini"], rel=1e-6)

@@ -54,6 +54,7 @@ COMPARED_TABLES = [
     "rpt_cohorts",
     "rpt_data_quality",
     "rpt_feature_importance",
+    "rpt_forecast_accuracy_over_time",
     "rpt_forecast_distribution",
     "rpt_html_report",
     "rpt_model_registry_summary",

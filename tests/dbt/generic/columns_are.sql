@@ -17,8 +17,7 @@
 {%- endfor %}
 {%- for pattern, type in per_quantile.items() %}
     {%- for level in var('quantiles') %}
-        {%- set suffix = ('%g' | format(level * 100)) | replace('.', '_') %}
-        {%- do expected.append((pattern | replace('{}', suffix), type)) %}
+        {%- do expected.append((pattern | replace('{}', quantile_suffix(level)), type)) %}
     {%- endfor %}
 {%- endfor %}
 

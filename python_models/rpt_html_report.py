@@ -28,6 +28,7 @@ def model(dbt, session):
         "rpt_top_customers": where(dbt.ref("rpt_top_customers"), "value_rank <= 20"),
         "rpt_backtest_deciles": deciles,
         "rpt_backtest_metrics": dbt.ref("rpt_backtest_metrics"),
+        "rpt_backtest_reliability": where(dbt.ref("rpt_backtest_reliability"), "status = 'ok'"),
         "rpt_forecast_accuracy_over_time": dbt.ref("rpt_forecast_accuracy_over_time"),
         "rpt_feature_importance": dbt.ref("rpt_feature_importance"),
         "rpt_data_quality": select(

@@ -29,6 +29,7 @@ CHARTS: tuple[str, ...] = (
     "decile-calibration",
     "interval-coverage",
     "baselines-vs-model",
+    "purchase-reliability",
     "accuracy-over-time",
     "feature-importance",
     "data-quality",
@@ -936,6 +937,56 @@ def _horizontal_bars(
     return _svg(box.bottom + 50, x_label, parts)
 
 
+def _chart_reliability(ctx: _Context) -> _Chart:
+    metrics = _backtest_metrics(ctx, required=False)
+    name = "rpt_backtest_reliability"
+    frame = _table(ctx, name, ["model", "bin", "customers", "mean_prob_purchase"])
+    frame = _numeric(
+        frame, name, ["bin", "customers", "mean_prob_purchase", "observed_purchase_rate"]
+    )
+    frame = frame[frame["customers"] > 0]
+    if metrics is not None:
+        frame = frame[frame["model"].astype(str).isin(set(metrics["model"].astype(str)))]
+    models = _ordered_models(frame["model"].astype(str))
+    if not models:
+        raise _Unavailable("No data: no model with status ok has reliability bins")
+    brier = {}
+    if metrics is not None and "brier_prob_purchase" in metrics:
+        brier = dict(zip(metrics["model"].astype(str), metrics["brier_prob_purchase"], strict=True))
+    box = _Box(80, 50, WIDTH - 260, 400)
+    x = _Linear(0.0, 1.0, box.left, box.right)
+    y = _Linear(0.0, 1.0, box.bottom, box.top)
+    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    share = _tick_formatter(ticks, percent=True)
+    parts = _y_axis(box, y, ticks, share, "Observed purchase rate", 18)
+    parts += _x_axis(box, x, ticks, share, "Predicted P(purchase), mean per bin", grid=True)
+    parts.append(_line(x(0), y(0), x(1), y(1), AXIS, 1, stroke_dasharray="4 3"))
+    legend_y = 60.0
+    for index, model in enumerate(models):
+        colour = _model_colour(model, index)
+        rows = frame[frame["model"].astype(str) == model].sort_values("bin")
+        points = list(zip(rows["mean_prob_purchase"], rows["observed_purchase_rate"], strict=True))
+        parts.append(_path(((x(p), y(o)) for p, o in points), colour))
+        for row in rows.itertuples():
+            tip = (
+                f"{model}, bin {int(row.bin)}: predicted {_fmt_pct(row.mean_prob_purchase)}, "
+                f"observed {_fmt_pct(row.observed_purchase_rate)}, "
+                f"{_fmt_int(row.customers)} customers"
+            )
+            radius = 2.5 + 4.5 * math.sqrt(row.customers / frame["customers"].max())
+            parts.append(
+                _circle(
+                    x(row.mean_prob_purchase), y(row.observed_purchase_rate), radius, colour, tip
+                )
+            )
+        score = brier.get(model)
+        label = model if _is_missing(score) else f"{model}: Brier {float(score):.4f}"
+        parts += _legend(box.right + 24, legend_y, [(label, colour, "dot")])
+        legend_y += 22
+    parts += _legend(box.right + 24, legend_y, [("perfectly calibrated", AXIS, "dash")])
+    return _Chart(_svg(450, "Predicted against observed purchase rate", parts))
+
+
 # Level colours for the accuracy chart's hit rates, lowest level first.
 LEVEL_COLOURS = (BLUE, GREEN, ORANGE, RED, GREY)
 
@@ -1139,6 +1190,15 @@ def _specs(currency: str) -> dict[str, _Spec]:
             "Models whose backtest did not run are listed in the table only.",
             _chart_baselines,
         ),
+        "purchase-reliability": _Spec(
+            "Purchase probability: predicted against observed (backtest)",
+            "Customers binned by their predicted probability of buying in the horizon "
+            "(rpt_backtest_reliability, ten bins of 0.1); each dot is a bin's mean prediction "
+            "against the share that actually bought, sized by its customers. A calibrated "
+            "probability keeps to the dashed diagonal; the Brier score (lower is better) "
+            "sums up both calibration and sharpness.",
+            _chart_reliability,
+        ),
         "accuracy-over-time": _Spec(
             "Forecast accuracy over time (production runs)",
             "Every scoring run whose horizon has passed, judged against what its customers "
@@ -1259,10 +1319,10 @@ table.quality{width:auto}
 SECTIONS = (
     ("Data", CHARTS[:3]),
     ("Forecast", CHARTS[3:5]),
-    ("Backtest", CHARTS[5:8]),
-    ("Production forecasts", CHARTS[8:9]),
-    ("Model", CHARTS[9:10]),
-    ("Data quality", CHARTS[10:]),
+    ("Backtest", CHARTS[5:9]),
+    ("Production forecasts", CHARTS[9:10]),
+    ("Model", CHARTS[10:11]),
+    ("Data quality", CHARTS[11:]),
 )
 
 

@@ -127,6 +127,14 @@ def report_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
     importance["gain_share"] = importance["gain"] / importance.groupby("target")["gain"].transform(
         "sum"
     )
+    reliability = pd.DataFrame(
+        [
+            (model, b, 100 + 40 * b, (b - 0.5) / 10, (b - 0.5) / 10 + shift)
+            for model, shift in (("lightgbm", 0.01), ("btyd", -0.03), ("naive", -0.2))
+            for b in range(1, 11)
+        ],
+        columns=["model", "bin", "customers", "mean_prob_purchase", "observed_purchase_rate"],
+    ).assign(observed_purchase_rate=lambda f: f["observed_purchase_rate"].clip(0, 1))
     accuracy = pd.DataFrame(
         {
             "as_of_date": [date(2024, 3, 31), date(2024, 6, 30), date(2024, 9, 30)],
@@ -160,6 +168,7 @@ def report_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
         "rpt_top_customers": top,
         "rpt_backtest_deciles": deciles,
         "rpt_backtest_metrics": metrics,
+        "rpt_backtest_reliability": reliability,
         "rpt_forecast_accuracy_over_time": accuracy,
         "rpt_feature_importance": importance,
         "rpt_data_quality": quality,
@@ -182,6 +191,7 @@ def _metrics_row(model: str) -> dict[str, object]:
         "top_decile_capture": 0.45 * quality,
         "total_error_pct": -3.5 / quality,
         "auc_prob_purchase": 0.5 + 0.3 * quality,
+        "brier_prob_purchase": 0.2 / quality,
         "interval_coverage": 0.78 if model == "lightgbm" else None,
         "interval_coverage_buyers": 0.74 if model == "lightgbm" else None,
     }
@@ -335,7 +345,12 @@ def test_insufficient_history_shows_the_reason() -> None:
     tables = insufficient_history(report_tables())
     html = render_report(tables, generated_at=GENERATED_AT)
     figures = census(html)
-    for chart in ("decile-calibration", "interval-coverage", "baselines-vs-model"):
+    for chart in (
+        "decile-calibration",
+        "interval-coverage",
+        "baselines-vs-model",
+        "purchase-reliability",
+    ):
         assert "No backtest: history of 120 days is shorter" in figures.text[chart]
     assert figures.tags["forecast-distribution"]["svg"] == 1
     assert "currency units" in html

@@ -37,6 +37,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import optimize, special
 
+from clv import distribution
+
 ArrayLike = npt.ArrayLike
 FloatArray = npt.NDArray[np.float64]
 
@@ -866,18 +868,26 @@ def btyd_spend_given_purchase(
     """
     x, _, t_obs, t, m = _validate_spend_inputs(frequency, recency, T, monetary_value, horizon_days)
     b, c = _spend_posterior(model, x, m)
-    first = np.empty(x.size)
-    second = np.empty(x.size)
+    mean = np.empty(x.size)
+    variance = np.empty(x.size)
     for start in range(0, x.size, _CHUNK_CUSTOMERS):
         rows = slice(start, start + _CHUNK_CUSTOMERS)
         weights = _counts_given_purchase(model.bgnbd, x[rows], t_obs[rows], t[rows])
-        n = np.arange(1, weights.shape[1] + 1, dtype=float)[None, :]
-        first[rows] = (weights * n).sum(axis=1)
-        second[rows] = (weights * n * n).sum(axis=1)
-    p = model.gamma_gamma.p
-    mean = c * p * first / (b - 1.0)
+        mean[rows], variance[rows] = _moments_given_purchase(weights, model.gamma_gamma.p, b[rows])
+    return c * mean, c**2 * variance
+
+
+def _moments_given_purchase(
+    weights: FloatArray, p: float, b: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(mean, variance) of spend over c given a purchase: the beta-prime(p n, b) mixture
+    with weights P(n | a purchase), from the count's first two moments."""
+    n = np.arange(1, weights.shape[1] + 1, dtype=float)[None, :]
+    first = (weights * n).sum(axis=1)
+    second = (weights * n * n).sum(axis=1)
+    mean = p * first / (b - 1.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        square = c**2 * (p * p * second + p * first) / ((b - 1.0) * (b - 2.0))
+        square = (p * p * second + p * first) / ((b - 1.0) * (b - 2.0))
     return mean, np.where(b > 2.0, np.maximum(square - mean**2, 0.0), np.inf)
 
 
@@ -894,26 +904,11 @@ def _validate_spend_inputs(
 
 
 def _lognormal_start(
-    weights: FloatArray, value_shape: FloatArray, b: FloatArray, levels: FloatArray
+    weights: FloatArray, p: float, b: FloatArray, levels: FloatArray
 ) -> FloatArray:
-    """log(s / c) at each level of a log-normal with the mixture's mean and variance.
-
-    A beta-prime(a, b) has mean a / (b - 1) and variance a (a + b - 1) / ((b - 2) (b - 1)^2)
-    for b > 2; with a heavier tail the spread is taken as one (log scale).
-    """
-    mean_n = value_shape / np.maximum(b - 1.0, 0.5)
-    second_n = (
-        np.where(
-            b > 2.0,
-            value_shape * (value_shape + b - 1.0) / (np.maximum(b - 2.0, 1e-3) * (b - 1.0) ** 2),
-            np.nan,
-        )
-        + mean_n**2
-    )
-    mean = (weights * mean_n).sum(axis=1)
-    spread = np.log1p(np.maximum((weights * second_n).sum(axis=1) / mean**2 - 1.0, 0.0))
-    sigma = np.where(np.isfinite(spread), np.sqrt(spread), 1.0)
-    return np.log(mean) - sigma**2 / 2 + sigma * special.ndtri(np.clip(levels, 1e-9, 1 - 1e-9))
+    """log(s / c) at each level of the log-normal with the mixture's mean and variance."""
+    mu, sigma = distribution.log_normal_parameters(*_moments_given_purchase(weights, p, b))
+    return mu + sigma * special.ndtri(np.clip(levels, 1e-9, 1 - 1e-9))
 
 
 def _buyer_quantiles(
@@ -932,7 +927,7 @@ def _buyer_quantiles(
         target = np.minimum(levels[rows, column], 1.0 - 1e-12)
         w, b = weights[rows], shape_post[rows, None]
         value_shape = p * np.arange(1, weights.shape[1] + 1, dtype=float)[None, :]
-        z = _lognormal_start(w, value_shape, b, target)
+        z = _lognormal_start(w, p, shape_post[rows], target)
         low = np.full(rows.size, -60.0)
         high = np.full(rows.size, 60.0)
         moving = np.arange(rows.size)

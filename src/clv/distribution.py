@@ -28,7 +28,7 @@ HEAVY_TAIL_SIGMA = 1.0
 MIN_SIGMA = 1e-6
 
 
-def _log_normal(mean: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def log_normal_parameters(mean: np.ndarray, variance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(mu, sigma) of the log-normal with that mean and variance."""
     mean = np.maximum(np.asarray(mean, dtype=float), 1e-300)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -46,7 +46,7 @@ def quantiles(
     Non-decreasing along each row whenever levels are.
     """
     prob = np.clip(np.asarray(prob, dtype=float), 0.0, 1.0)[:, None]
-    mu, sigma = _log_normal(mean, variance)
+    mu, sigma = log_normal_parameters(mean, variance)
     level = np.asarray(levels, dtype=float)[None, :]
     among_buyers = (level - (1.0 - prob)) / np.where(prob > 0, prob, 1.0)
     buys = among_buyers > 0
@@ -60,7 +60,7 @@ def cdf(
     """(P(S < actual), P(S <= actual)) under the distribution of quantiles()."""
     actual = np.asarray(actual, dtype=float)
     prob = np.clip(np.asarray(prob, dtype=float), 0.0, 1.0)
-    mu, sigma = _log_normal(mean, variance)
+    mu, sigma = log_normal_parameters(mean, variance)
     buyers = special.ndtr((np.log(np.where(actual > 0, actual, 1.0)) - mu) / sigma)
     at_or_below = np.where(
         actual > 0, 1.0 - prob + prob * buyers, np.where(actual == 0, 1.0 - prob, 0.0)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from clv.btyd import BtydModel
 
@@ -217,6 +217,11 @@ def purchase_log_odds_base(forecasts: pd.DataFrame) -> np.ndarray:
     prob = forecasts["btyd_prob_purchase"].to_numpy(dtype=float)
     prob = np.clip(prob, MIN_BASE_PROBABILITY, 1.0 - MIN_BASE_PROBABILITY)
     return np.log(prob) - np.log1p(-prob)
+
+
+def purchase_probability(forecasts: pd.DataFrame, raw_score: np.ndarray) -> np.ndarray:
+    """P(purchase) from the booster's raw score, read on BTYD's log-odds (its init score)."""
+    return special.expit(purchase_log_odds_base(forecasts) + raw_score)
 
 
 def model_matrix(frame: pd.DataFrame, btyd: pd.DataFrame, window_days: np.ndarray) -> pd.DataFrame:

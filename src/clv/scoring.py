@@ -17,7 +17,6 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy import special
 
 from clv import distribution
 from clv.btyd import BtydModel
@@ -26,7 +25,7 @@ from clv.features import (
     btyd_forecasts,
     buyer_spend_base,
     model_matrix,
-    purchase_log_odds_base,
+    purchase_probability,
     require_columns,
     spend_given_purchase,
 )
@@ -132,8 +131,7 @@ def _inputs(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, 
     window_days = features["horizon_days"].to_numpy(dtype=float)
     base = btyd_forecasts(model.btyd, features, window_days)
     matrix = model_matrix(features, base, window_days)[model.feature_names]
-    raw = model.prob_purchase.predict(matrix, raw_score=True)
-    return base, special.expit(purchase_log_odds_base(base) + raw)
+    return base, purchase_probability(base, model.prob_purchase.predict(matrix, raw_score=True))
 
 
 @dataclass
@@ -184,7 +182,8 @@ def score_frame(
     purchase (clv.distribution).
     """
     base, prob = _inputs(model, features)
-    spend = prob * buyer_spend_base(base)
+    given_purchase = buyer_spend_base(base)
+    spend = prob * given_purchase
     if level is None:
         level = SpendTotals().add(base, spend).level
     _, variance = spend_given_purchase(
@@ -192,7 +191,7 @@ def score_frame(
     )
     # Read at calibrated levels, which are in order, so the quantiles never cross.
     quantiles = distribution.quantiles(
-        prob, buyer_spend_base(base), variance, tuple(read for _, read in model.quantiles)
+        prob, given_purchase, variance, tuple(read for _, read in model.quantiles)
     )
 
     result = pd.DataFrame(

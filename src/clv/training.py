@@ -51,6 +51,7 @@ from clv.features import (
     buyer_spend_base,
     model_matrix,
     purchase_log_odds_base,
+    purchase_probability,
     require_columns,
     spend_given_purchase,
 )
@@ -299,12 +300,10 @@ def _calibrated_levels(
     base's mean and variance, and the outcomes as they were.
     """
     window = prepared.btyd.iloc[rows]
-    prob = special.expit(
-        purchase_log_odds_base(window)
-        + purchase.booster.predict(
-            prepared.matrix.iloc[rows], num_iteration=purchase.best_iteration, raw_score=True
-        )
+    raw = purchase.booster.predict(
+        prepared.matrix.iloc[rows], num_iteration=purchase.best_iteration, raw_score=True
     )
+    prob = purchase_probability(window, raw)
     part = examples.iloc[rows]
     cutoff = pd.Timestamp(part["cutoff_date"].iloc[0]).date()
     window_days = part["label_window_days"].to_numpy(dtype=float)

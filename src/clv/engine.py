@@ -56,6 +56,16 @@ def where_equals(relation: Any, column: str, value: str) -> Any:
     return relation.filter(duckdb.ColumnExpression(column) == duckdb.ConstantExpression(value))
 
 
+def stable_sample(relation: Any, key: str, rows: int) -> Any:
+    """At most rows rows, chosen by the md5 of a text key: the same rows on both engines
+    and in every run, and unrelated to the key's own order (ids often follow sign-up)."""
+    if is_spark(relation):
+        from pyspark.sql import functions
+
+        return relation.orderBy(functions.md5(functions.col(key))).limit(rows)
+    return relation.order(f"md5({key})").limit(rows)
+
+
 def union(first: Any, second: Any) -> Any:
     """Rows of both, matched by position."""
     return first.union(second)

@@ -1,7 +1,8 @@
 """Write the output folder from the warehouse alone.
 
 `clv export --output DIR [--model-version V]` writes what a run produced: the forecasts
-(predictions.parquet and .csv), every rpt_ table as Parquet under reports/, report.html,
+(predictions.parquet and .csv), each customer's top drivers of those forecasts
+(drivers.parquet), every rpt_ table as Parquet under reports/, report.html,
 the model version's files under models/<version>/ (one LightGBM file per booster and
 btyd.json, the BTYD fit of their base), and run.json, written
 last. `clv run` calls it after `dbt build`; on its own it re-exports a warehouse without
@@ -91,6 +92,16 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     [(as_of_date, customers)] = relation.aggregate("max(as_of_date), count(*)").fetchall()
     relation.write_parquet(str(folder / "predictions.parquet"))
     relation.write_csv(str(folder / "predictions.csv"), header=True)
+    if version == current_version and "customer_prediction_drivers" in tables:
+        # Only drivers of these very forecasts: with var prediction_drivers off, the
+        # table left by an earlier run describes another run.
+        drivers = connection.sql(
+            "select * from customer_prediction_drivers where as_of_date = $as_of"
+            " and model_version = $version",
+            params={"as_of": as_of_date, "version": version},
+        )
+        if drivers.aggregate("count(*)").fetchall()[0][0]:
+            drivers.write_parquet(str(folder / "drivers.parquet"))
 
     (folder / "reports").mkdir()
     for name in tables:

@@ -1,13 +1,14 @@
-"""Render the customer-value report: one self-contained HTML file with inline SVG charts.
+"""Render the customer-value report: one self-contained HTML file of plotly charts.
 
-The file opens offline (no scripts, fonts, images or stylesheets are fetched), so it can be
-archived beside a model version or opened straight from a CI artefact. It is rebuilt from the
-rpt_* tables on every run; a missing or empty table degrades to a visible "No data" message in
-place of its chart instead of failing the run.
+plotly.js is embedded once, so the file opens offline with hover, zoom and PNG export;
+its Content-Security-Policy forbids the page to fetch anything at all. It is rebuilt from
+the rpt_* tables on every run; a missing or empty table degrades to a visible "No data"
+message in place of its chart instead of failing the run.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -15,10 +16,14 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import cache
 from html import escape
 from pathlib import Path
 
 import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+from plotly.subplots import make_subplots
 
 CHARTS: tuple[str, ...] = (
     "transactions-over-time",
@@ -26,28 +31,54 @@ CHARTS: tuple[str, ...] = (
     "cohorts",
     "forecast-distribution",
     "forecast-intervals",
+    "total-forecast",
+    "purchase-probability-matrix",
     "decile-calibration",
+    "cumulative-gain",
     "interval-coverage",
-    "baselines-vs-model",
     "purchase-reliability",
+    "buyers-by-frequency",
+    "baselines-vs-model",
     "accuracy-over-time",
     "feature-importance",
     "data-quality",
 )
 
-WIDTH = 760  # every chart shares one viewBox width so text sizes match across charts
+SECTIONS = (
+    ("Data", CHARTS[:3]),
+    ("Forecast", CHARTS[3:7]),
+    ("Backtest: the model against BTYD and the naive rate", CHARTS[7:13]),
+    ("Production forecasts", CHARTS[13:14]),
+    ("Model", CHARTS[14:15]),
+    ("Data quality", CHARTS[15:]),
+)
+
 BLUE = "#3b6fb6"
 ORANGE = "#e08a2c"
 GREY = "#8c8c8c"
 GREEN = "#2e8b57"
 RED = "#c0392b"
-GRID = "#e3e3e3"
-AXIS = "#9a9a9a"
+LIGHT_BLUE = "#a9c4e8"
+DARK_BLUE = "#1d3f73"
 MODEL_ORDER = ("lightgbm", "btyd", "naive")
 MODEL_COLOURS = {"lightgbm": BLUE, "btyd": ORANGE, "naive": GREY}
-HEAT_STOPS = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
+MODEL_NAMES = {"lightgbm": "this model (LightGBM)", "btyd": "BTYD", "naive": "naive rate"}
+HEAT_SCALE = [
+    [0.0, "#f7fbff"],
+    [0.25, "#c6dbef"],
+    [0.5, "#6baed6"],
+    [0.75, "#2171b5"],
+    [1.0, "#08306b"],
+]
+LEVEL_COLOURS = (BLUE, GREEN, ORANGE, RED, GREY)  # quantile levels, lowest first
 TOP_FEATURES = 15
 IMPORTANCE_TARGET = "prob_purchase"
+# Modebar: PNG export and zoom; no plotly logo and no link that would leave the page.
+PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"]}
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data: blob:; font-src data:"
+)
 
 
 class _Unavailable(Exception):
@@ -57,45 +88,17 @@ class _Unavailable(Exception):
 @dataclass(frozen=True)
 class _Context:
     tables: Mapping[str, pd.DataFrame]
-    currency: str
+    currency: str | None
+
+    def amount(self, label: str) -> str:
+        """An axis or column label for amounts, with the currency when one is set."""
+        return f"{label} ({self.currency})" if self.currency else label
 
 
 @dataclass(frozen=True)
 class _Chart:
-    svg: str
+    figure: go.Figure
     extra_html: str = ""  # tables or notes that belong under the chart
-
-
-@dataclass(frozen=True)
-class _Box:
-    """Plot area in SVG coordinates (y grows downwards)."""
-
-    left: float
-    top: float
-    right: float
-    bottom: float
-
-    @property
-    def width(self) -> float:
-        return self.right - self.left
-
-    @property
-    def height(self) -> float:
-        return self.bottom - self.top
-
-
-@dataclass(frozen=True)
-class _Linear:
-    d0: float
-    d1: float
-    r0: float
-    r1: float
-
-    def __call__(self, value: float) -> float:
-        span = self.d1 - self.d0
-        if span == 0:
-            return (self.r0 + self.r1) / 2
-        return self.r0 + (value - self.d0) / span * (self.r1 - self.r0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,12 +107,6 @@ class _Linear:
 
 def _esc(value: object) -> str:
     return escape(str(value), quote=True)
-
-
-def _num(value: float) -> str:
-    """Compact coordinates: a tenth of a pixel is invisible and keeps the file small."""
-    text = f"{value:.1f}"
-    return text[:-2] if text.endswith(".0") else text
 
 
 def _is_missing(value: object) -> bool:
@@ -158,207 +155,12 @@ def _fmt_value(value: object) -> str:
     return _fmt_date(value)
 
 
-def _decimals_for(step: float) -> int:
-    """Fewest decimals that print a tick step exactly (2.5 needs one, 20 needs none)."""
-    for decimals in range(7):
-        if abs(round(step, decimals) - step) < 1e-9 * max(1.0, abs(step)):
-            return decimals
-    return 6
-
-
-def _tick_formatter(ticks: Sequence[float], percent: bool = False) -> Callable[[float], str]:
-    step = (ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
-    if percent:
-        decimals = _decimals_for(step * 100)
-        return lambda v: f"{v * 100:.{decimals}f}%"
-    top = max(abs(t) for t in ticks)
-    divisor, suffix = (1e6, "M") if top >= 1e6 else (1e3, "k") if top >= 1e4 else (1.0, "")
-    decimals = _decimals_for(step / divisor)
-    # A bare 0 reads better than "0k" at the origin.
-    return lambda v: "0" if v == 0 else f"{v / divisor:,.{decimals}f}{suffix}"
-
-
-def _nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2, 2.5 or 5 times a power of ten) covering [low, high]."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        low, high = 0.0, 1.0
-    low, high = min(low, high), max(low, high)
-    if high == low:
-        high = low + (abs(low) or 1.0)
-    raw = (high - low) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw - 1e-12)
-    start = math.floor(low / step + 1e-9) * step
-    stop = math.ceil(high / step - 1e-9) * step
-    return [round(start + i * step, 12) for i in range(round((stop - start) / step) + 1)]
-
-
-def _text_width(text: str, size: float = 11) -> float:
-    """Rough width of proportional text; good enough to lay out margins and legends."""
-    return len(text) * size * 0.58
-
-
-def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _level_name(suffix: str) -> str:
+    return f"p{suffix.replace('_', '.')}"
 
 
 # ---------------------------------------------------------------------------------------------
-# SVG primitives
-
-
-def _attrs(**attributes: object) -> str:
-    parts = []
-    for key, value in attributes.items():
-        if value is None:
-            continue
-        name = key.rstrip("_").replace("_", "-")
-        text = _num(value) if isinstance(value, float) else _esc(value)
-        parts.append(f'{name}="{text}"')
-    return " ".join(parts)
-
-
-def _tip(tip: str | None) -> str:
-    # A <title> child gives a hover tooltip with the exact value, without any script.
-    return f"<title>{_esc(tip)}</title>" if tip else ""
-
-
-def _rect(
-    x: float, y: float, w: float, h: float, fill: str, tip: str | None = None, **extra: object
-) -> str:
-    x, w = (x + w, -w) if w < 0 else (x, w)
-    y, h = (y + h, -h) if h < 0 else (y, h)
-    body = _attrs(x=float(x), y=float(y), width=float(w), height=float(h), fill=fill, **extra)
-    return f"<rect {body}>{_tip(tip)}</rect>" if tip else f"<rect {body}/>"
-
-
-def _line(
-    x1: float,
-    y1: float,
-    x2: float,
-    y2: float,
-    stroke: str = AXIS,
-    width: float = 1,
-    **extra: object,
-) -> str:
-    body = _attrs(x1=float(x1), y1=float(y1), x2=float(x2), y2=float(y2), stroke=stroke, **extra)
-    return f'<line {body} stroke-width="{_num(width)}"/>'
-
-
-def _circle(
-    x: float, y: float, r: float, fill: str, tip: str | None = None, **extra: object
-) -> str:
-    body = _attrs(cx=float(x), cy=float(y), r=float(r), fill=fill, **extra)
-    return f"<circle {body}>{_tip(tip)}</circle>" if tip else f"<circle {body}/>"
-
-
-def _path(points: Iterable[tuple[float, float]], stroke: str, width: float = 2) -> str:
-    d = " ".join(f"{'M' if i == 0 else 'L'}{_num(x)},{_num(y)}" for i, (x, y) in enumerate(points))
-    return f'<path d="{d}" fill="none" stroke="{stroke}" stroke-width="{_num(width)}"/>'
-
-
-def _text(
-    x: float,
-    y: float,
-    text: str,
-    cls: str = "tick",
-    anchor: str = "start",
-    rotate: bool = False,
-    **extra: object,
-) -> str:
-    transform = f"rotate(-90 {_num(x)} {_num(y)})" if rotate else None
-    body = _attrs(x=float(x), y=float(y), class_=cls, text_anchor=anchor, transform=transform)
-    more = _attrs(**extra)
-    return f"<text {body}{' ' + more if more else ''}>{_esc(text)}</text>"
-
-
-def _svg(height: float, label: str, parts: Iterable[str], defs: str = "") -> str:
-    # No xmlns: inline SVG in HTML5 does not need it, and the page stays free of any URL.
-    head = f'<svg viewBox="0 0 {WIDTH} {_num(height)}" role="img" aria-label="{_esc(label)}">'
-    return head + (f"<defs>{defs}</defs>" if defs else "") + "".join(parts) + "</svg>"
-
-
-def _y_axis(
-    box: _Box,
-    scale: _Linear,
-    ticks: Sequence[float],
-    fmt: Callable[[float], str],
-    label: str,
-    label_x: float,
-) -> list[str]:
-    parts = []
-    for tick in ticks:
-        y = scale(tick)
-        parts.append(_line(box.left, y, box.right, y, GRID))
-        parts.append(_text(box.left - 6, y, fmt(tick), anchor="end", dy="0.35em"))
-    parts.append(_line(box.left, box.top, box.left, box.bottom, AXIS))
-    middle = (box.top + box.bottom) / 2
-    parts.append(_text(label_x, middle, label, cls="axis-label", anchor="middle", rotate=True))
-    return parts
-
-
-def _x_axis(
-    box: _Box,
-    scale: _Linear,
-    ticks: Sequence[float],
-    fmt: Callable[[float], str],
-    label: str,
-    grid: bool = False,
-) -> list[str]:
-    parts = [_line(box.left, box.bottom, box.right, box.bottom, AXIS)]
-    for tick in ticks:
-        x = scale(tick)
-        if grid:
-            parts.append(_line(x, box.top, x, box.bottom, GRID))
-        parts.append(_line(x, box.bottom, x, box.bottom + 4, AXIS))
-        parts.append(_text(x, box.bottom + 17, fmt(tick), anchor="middle"))
-    middle = (box.left + box.right) / 2
-    parts.append(_text(middle, box.bottom + 38, label, cls="axis-label", anchor="middle"))
-    return parts
-
-
-def _x_band_labels(
-    box: _Box, centres: Sequence[float], labels: Sequence[str], label: str | None = None
-) -> list[str]:
-    """Category labels under a band axis, thinned so neighbours never overlap."""
-    parts = [_line(box.left, box.bottom, box.right, box.bottom, AXIS)]
-    widest = max((_text_width(text) for text in labels), default=10) + 10
-    band = box.width / max(len(labels), 1)
-    every = max(1, math.ceil(widest / band))
-    for i, (x, text) in enumerate(zip(centres, labels, strict=True)):
-        if i % every == 0:
-            parts.append(_line(x, box.bottom, x, box.bottom + 4, AXIS))
-            parts.append(_text(x, box.bottom + 17, text, anchor="middle"))
-    if label:
-        middle = (box.left + box.right) / 2
-        parts.append(_text(middle, box.bottom + 38, label, cls="axis-label", anchor="middle"))
-    return parts
-
-
-def _legend(x: float, y: float, items: Sequence[tuple[str, str, str]]) -> list[str]:
-    """One row of legend entries; kind is 'rect', 'line', 'dash', 'dot' or 'tick'."""
-    parts = []
-    for label, colour, kind in items:
-        if kind == "rect":
-            parts.append(_rect(x, y - 5, 12, 10, colour))
-        elif kind == "line":
-            parts.append(_line(x, y, x + 14, y, colour, 2.5))
-        elif kind == "dash":
-            parts.append(_line(x, y, x + 14, y, colour, 1.5, stroke_dasharray="4 3"))
-        elif kind == "tick":
-            parts.append(_line(x + 6, y - 6, x + 6, y + 6, colour, 2.5))
-        else:
-            parts.append(_circle(x + 6, y, 4.5, colour))
-        parts.append(_text(x + 19, y, label, cls="legend", dy="0.35em"))
-        x += 19 + _text_width(label, 12) + 18
-    return parts
-
-
-def _panel_title(x: float, y: float, text: str) -> str:
-    return _text(x, y, text, cls="panel-title")
-
-
-# ---------------------------------------------------------------------------------------------
-# Table access
+# Reading the tables
 
 
 def _table(ctx: _Context, name: str, columns: Sequence[str]) -> pd.DataFrame:
@@ -400,6 +202,10 @@ def _model_colour(model: str, index: int) -> str:
     return MODEL_COLOURS.get(model, extra[index % len(extra)])
 
 
+def _model_name(model: str) -> str:
+    return MODEL_NAMES.get(model, model)
+
+
 def _backtest_metrics(ctx: _Context, required: bool) -> pd.DataFrame | None:
     """Metrics rows of usable models; raises when the backtest did not run at all."""
     frame = ctx.tables.get("rpt_backtest_metrics")
@@ -422,8 +228,114 @@ def _status_reasons(frame: pd.DataFrame) -> str:
     return "; ".join(unique)
 
 
+def _backtest_table(ctx: _Context, name: str, columns: Sequence[str]) -> pd.DataFrame:
+    """A backtest table; when the backtest did not run, the reason why instead."""
+    _backtest_metrics(ctx, required=True)
+    return _table(ctx, name, columns)
+
+
+def _backtest_models(ctx: _Context, frame: pd.DataFrame) -> list[str]:
+    """The models of frame that the backtest ran, in the house order; raises when none."""
+    metrics = _backtest_metrics(ctx, required=True)
+    assert metrics is not None  # required=True raises instead of returning None
+    ran = set(metrics["model"].astype(str))
+    models = [model for model in _ordered_models(frame["model"].astype(str)) if model in ran]
+    if not models:
+        raise _Unavailable("No data: no model whose backtest ran has rows here")
+    return models
+
+
+def _quantile_levels(columns: Iterable[str]) -> list[tuple[str, float]]:
+    """(suffix, level in 0..1) for every below_rate_p<suffix> column; '2_5' means 2.5%."""
+    levels = []
+    for column in columns:
+        match = re.fullmatch(r"(?:at_or_)?below_rate_p(.+)", str(column))
+        if match:
+            try:
+                levels.append((match.group(1), float(match.group(1).replace("_", ".")) / 100))
+            except ValueError:
+                continue
+    return sorted(set(levels), key=lambda item: item[1])
+
+
 # ---------------------------------------------------------------------------------------------
-# Charts
+# Figures
+
+
+def _layout(figure: go.Figure, height: int, legend_y: float, **layout: object) -> go.Figure:
+    """The house layout: one font, a legend above the plot, room for axis titles."""
+    defaults: dict[str, object] = {
+        "height": height,
+        "template": "plotly_white",
+        "margin": {"l": 70, "r": 20, "t": 40, "b": 50},
+        "font": {"family": "system-ui, -apple-system, Segoe UI, Roboto, Arial, sans-serif"},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": legend_y, "x": 0},
+        "hoverlabel": {"namelength": -1},
+    }
+    figure.update_layout(**{**defaults, **layout})
+    return figure
+
+
+def _figure(height: int, **layout: object) -> go.Figure:
+    return _layout(go.Figure(), height, 1.02, **layout)
+
+
+def _subplots(height: int, **grid: object) -> go.Figure:
+    """Panels with titles above them, so the legend sits higher."""
+    figure = make_subplots(**grid)
+    return _layout(figure, height, 1.08, margin={"l": 70, "r": 20, "t": 70, "b": 50})
+
+
+def _histogram(
+    frame: pd.DataFrame, count_column: str, x_title: str, what: str, colour: str
+) -> go.Figure:
+    """Bars over [bin_lower, bin_upper); the open-ended last bin stands apart, labelled."""
+    frame = frame.sort_values("bin_lower")
+    closed = frame[frame["bin_upper"].notna() & (frame["bin_upper"] > frame["bin_lower"])]
+    open_ended = frame.drop(closed.index)
+    widths = closed["bin_upper"] - closed["bin_lower"]
+    typical = float(widths.median()) if len(widths) else 1.0
+    figure = _figure(360, bargap=0.05, showlegend=True)
+    figure.add_bar(
+        name=f"{what} per bin",
+        x=(closed["bin_lower"] + widths / 2).tolist(),
+        width=widths.tolist(),
+        y=closed[count_column].tolist(),
+        customdata=closed[["bin_lower", "bin_upper"]].to_numpy().tolist(),
+        hovertemplate="%{customdata[0]:,.2f} to %{customdata[1]:,.2f}: %{y:,} "
+        + what
+        + "<extra></extra>",
+        marker_color=colour,
+    )
+    for row in open_ended.itertuples():
+        # One bin's width past a gap, hatched: it holds every value above the 99th
+        # percentile, so its height is not comparable with the bins beside it.
+        centre = float(row.bin_lower) + 1.5 * typical
+        count = getattr(row, count_column)
+        figure.add_bar(
+            name=f"open-ended: {_fmt_amount(row.bin_lower)} or more (top 1%)",
+            x=[centre],
+            width=[typical],
+            y=[count],
+            hovertemplate=f"{_fmt_amount(row.bin_lower)} or more (open-ended bin, above the "
+            f"99th percentile): %{{y:,}} {what}<extra></extra>",
+            marker={
+                "color": "#ffffff",
+                "line": {"color": colour, "width": 1.5},
+                "pattern": {"shape": "/", "fgcolor": colour},
+            },
+        )
+        figure.add_annotation(
+            x=centre,
+            y=count,
+            text=f"≥ {_fmt_amount(row.bin_lower)}",
+            showarrow=False,
+            yshift=10,
+            font={"size": 11},
+        )
+    figure.update_xaxes(title_text=x_title)
+    figure.update_yaxes(title_text=what.capitalize())
+    return figure
 
 
 def _chart_transactions(ctx: _Context) -> _Chart:
@@ -432,86 +344,87 @@ def _chart_transactions(ctx: _Context) -> _Chart:
     frame = frame.assign(month=pd.to_datetime(frame["month"], errors="coerce"))
     frame = _numeric(frame.dropna(subset=["month"]), name, ["transactions", "customers", "revenue"])
     frame = frame.sort_values("month")
-    labels = [f"{month:%b %Y}" for month in frame["month"]]
-    upper = _Box(80, 50, WIDTH - 20, 230)
-    lower = _Box(80, 320, WIDTH - 20, 480)
-    band = upper.width / len(frame)
-    centres = [upper.left + band * (i + 0.5) for i in range(len(frame))]
-
-    counts = frame[["transactions", "customers"]].to_numpy()
-    ticks = _nice_ticks(0, float(counts.max()))
-    y = _Linear(ticks[0], ticks[-1], upper.bottom, upper.top)
-    parts = [_panel_title(upper.left, 22, "Transactions and active customers per month")]
-    parts += _legend(
-        upper.left, 38, [("Transactions", BLUE, "rect"), ("Customers", ORANGE, "line")]
+    partial = (
+        frame["is_partial_month"].fillna(False).astype(bool)
+        if "is_partial_month" in frame
+        else pd.Series(False, index=frame.index)
     )
-    parts += _y_axis(upper, y, ticks, _tick_formatter(ticks), "Count per month", 18)
-    for x, label, row in zip(centres, labels, frame.itertuples(), strict=True):
-        tip = f"{label}: {_fmt_int(row.transactions)} transactions"
-        parts.append(_rect(x - band * 0.4, y(0), band * 0.8, y(row.transactions) - y(0), BLUE, tip))
-    parts.append(_path(zip(centres, (y(v) for v in frame["customers"]), strict=True), ORANGE))
-    parts += _x_band_labels(upper, centres, labels)
-
-    revenue = frame["revenue"].to_numpy()
-    ticks = _nice_ticks(min(0.0, float(revenue.min())), float(revenue.max()))
-    y = _Linear(ticks[0], ticks[-1], lower.bottom, lower.top)
-    parts.append(_panel_title(lower.left, 292, f"Net revenue per month ({ctx.currency})"))
-    parts += _y_axis(lower, y, ticks, _tick_formatter(ticks), f"Revenue ({ctx.currency})", 18)
-    parts.append(_path(zip(centres, (y(v) for v in revenue), strict=True), GREEN))
-    for x, label, value in zip(centres, labels, revenue, strict=True):
-        parts.append(_circle(x, y(value), 3, GREEN, f"{label}: {_fmt_amount(value)}"))
-    parts += _x_band_labels(lower, centres, labels, "Month")
-    return _Chart(_svg(530, "Transactions, customers and revenue per month", parts))
-
-
-def _histogram(
-    frame: pd.DataFrame,
-    count_column: str,
-    x_label: str,
-    y_label: str,
-    colour: str,
-    markers: Sequence[tuple[str, float, str]] = (),
-) -> str:
-    """Bars spanning [bin_lower, bin_upper); markers are (label, x value, colour) lines."""
-    frame = frame.sort_values("bin_lower")
-    lower = frame["bin_lower"].to_numpy()
-    upper = frame["bin_upper"].to_numpy().copy()
-    widths = upper - lower
-    typical = float(pd.Series(widths[(widths > 0) & pd.notna(widths)]).median())
-    if not math.isfinite(typical):
-        typical = 1.0
-    # An open-ended last bin (upper = inf or missing) is drawn one typical bin wide.
-    upper = [
-        u if math.isfinite(u) and u > lo else lo + typical
-        for lo, u in zip(lower, upper, strict=True)
+    labels = [
+        f"{month:%b %Y}" + (" (partial)" if p else "")
+        for month, p in zip(frame["month"], partial, strict=True)
     ]
-    box = _Box(80, 40 if markers else 20, WIDTH - 20, 290)
-    x_ticks = _nice_ticks(float(min(lower)), float(max(upper)), 8)
-    x = _Linear(x_ticks[0], x_ticks[-1], box.left, box.right)
-    y_ticks = _nice_ticks(0, float(frame[count_column].max()))
-    y = _Linear(y_ticks[0], y_ticks[-1], box.bottom, box.top)
-    parts = _y_axis(box, y, y_ticks, _tick_formatter(y_ticks), y_label, 18)
-    for lo, hi, count in zip(lower, upper, frame[count_column], strict=True):
-        tip = f"{_fmt_amount(lo)} – {_fmt_amount(hi)}: {_fmt_int(count)}"
-        width = max(x(hi) - x(lo) - 1, 0.5)
-        parts.append(_rect(x(lo) + 0.5, y(count), width, y(0) - y(count), colour, tip))
-    parts += _x_axis(box, x, x_ticks, _tick_formatter(x_ticks), x_label)
-    for _label, value, marker_colour in markers:
-        if math.isfinite(value) and x_ticks[0] <= value <= x_ticks[-1]:
-            parts.append(
-                _line(
-                    x(value),
-                    box.top,
-                    x(value),
-                    box.bottom,
-                    marker_colour,
-                    1.5,
-                    stroke_dasharray="4 3",
-                )
-            )
-    if markers:
-        parts += _legend(box.left + 10, 16, [(label, c, "dash") for label, _, c in markers])
-    return _svg(box.bottom + 50, x_label, parts)
+    figure = _subplots(
+        560,
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.12,
+        subplot_titles=(
+            "Transactions and active customers per month",
+            ctx.amount("Net revenue per month"),
+        ),
+    )
+    figure.add_bar(
+        name="Transactions",
+        x=frame["month"],
+        y=frame["transactions"],
+        customdata=labels,
+        marker={
+            "color": BLUE,
+            "opacity": [0.35 if p else 1.0 for p in partial],
+            "pattern": {"shape": ["/" if p else "" for p in partial]},
+        },
+        hovertemplate="%{customdata}: %{y:,} transactions<extra></extra>",
+        row=1,
+        col=1,
+    )
+    figure.add_scatter(
+        name="Active customers",
+        x=frame["month"],
+        y=frame["customers"],
+        customdata=labels,
+        mode="lines+markers",
+        line={"color": ORANGE},
+        hovertemplate="%{customdata}: %{y:,} customers<extra></extra>",
+        row=1,
+        col=1,
+    )
+    figure.add_scatter(
+        name="Net revenue",
+        x=frame["month"],
+        y=frame["revenue"],
+        customdata=labels,
+        mode="lines+markers",
+        line={"color": GREEN},
+        marker={"symbol": ["circle-open" if p else "circle" for p in partial], "size": 8},
+        hovertemplate="%{customdata}: %{y:,.2f}<extra></extra>",
+        row=2,
+        col=1,
+    )
+    for month in frame.loc[partial, "month"]:
+        figure.add_vrect(
+            x0=month - pd.Timedelta(days=15),
+            x1=month + pd.Timedelta(days=15),
+            fillcolor=GREY,
+            opacity=0.12,
+            line_width=0,
+            row="all",
+            col=1,
+        )
+        figure.add_annotation(
+            x=month,
+            y=float(frame["transactions"].max()),
+            text="partial month",
+            showarrow=False,
+            yanchor="bottom",
+            font={"size": 10},
+            row=1,
+            col=1,
+        )
+    figure.update_yaxes(title_text="Count per month", row=1, col=1)
+    figure.update_yaxes(title_text=ctx.amount("Revenue"), row=2, col=1)
+    figure.update_xaxes(title_text="Month", row=2, col=1)
+    return _Chart(figure)
 
 
 def _chart_order_values(ctx: _Context) -> _Chart:
@@ -519,20 +432,7 @@ def _chart_order_values(ctx: _Context) -> _Chart:
     frame = _table(ctx, name, ["bin_lower", "bin_upper", "orders"])
     frame = _numeric(frame, name, ["bin_lower", "orders"])
     frame["bin_upper"] = pd.to_numeric(frame["bin_upper"], errors="coerce").astype(float)
-    label = f"Net order value ({ctx.currency})"
-    return _Chart(_histogram(frame, "orders", label, "Orders", BLUE))
-
-
-def _heat_colour(share: float) -> str:
-    """Interpolate the sequential ramp; share is already scaled to 0..1."""
-    share = min(max(share, 0.0), 1.0) * (len(HEAT_STOPS) - 1)
-    index = min(int(share), len(HEAT_STOPS) - 2)
-    frac = share - index
-    a, b = HEAT_STOPS[index], HEAT_STOPS[index + 1]
-    channels = (
-        round(int(a[i : i + 2], 16) * (1 - frac) + int(b[i : i + 2], 16) * frac) for i in (1, 3, 5)
-    )
-    return "#" + "".join(f"{channel:02x}" for channel in channels)
+    return _Chart(_histogram(frame, "orders", ctx.amount("Net order value"), "orders", BLUE))
 
 
 def _chart_cohorts(ctx: _Context) -> _Chart:
@@ -549,83 +449,49 @@ def _chart_cohorts(ctx: _Context) -> _Chart:
     frame = frame[frame["cohort_customers"] > 0]
     if frame.empty:
         raise _Unavailable(f"No data: table {name} has no cohort with customers")
-    frame = frame.assign(share=frame["active_customers"] / frame["cohort_customers"])
-    cohorts = sorted(frame["cohort_month"].unique())
-    months = sorted(int(m) for m in frame["months_since_first_purchase"].unique())
-    later = frame.loc[frame["months_since_first_purchase"] >= 1, "share"]
-    # Month 0 is 100% by definition; scaling to the later months keeps them distinguishable.
-    top = float(min(1.0, later.max())) if len(later) and later.max() > 0 else 1.0
-
-    cell_h = max(10.0, min(22.0, 440 / len(cohorts)))
-    box = _Box(90, 40, WIDTH - 90, 40 + cell_h * len(cohorts))
-    cell_w = box.width / len(months)
-    row_of = {pd.Timestamp(c): i for i, c in enumerate(cohorts)}
-    col_of = {m: i for i, m in enumerate(months)}
-    parts = []
-    for row in frame.itertuples():
-        r, c = row_of[pd.Timestamp(row.cohort_month)], col_of[int(row.months_since_first_purchase)]
-        tip = (
-            f"{row.cohort_month:%b %Y} cohort, month {int(row.months_since_first_purchase)}: "
-            f"{_fmt_int(row.active_customers)} of {_fmt_int(row.cohort_customers)} active "
-            f"({_fmt_pct(row.share)})"
-        )
-        colour = _heat_colour(row.share / top)
-        parts.append(
-            _rect(box.left + c * cell_w, box.top + r * cell_h, cell_w, cell_h, colour, tip)
-        )
-        if cell_w >= 34 and cell_h >= 14:
-            ink = "#ffffff" if row.share / top > 0.55 else "#222222"
-            parts.append(
-                _text(
-                    box.left + (c + 0.5) * cell_w,
-                    box.top + (r + 0.5) * cell_h,
-                    f"{row.share * 100:.0f}",
-                    cls="cell",
-                    anchor="middle",
-                    dy="0.35em",
-                    fill=ink,
-                )
-            )
-    every = max(1, math.ceil(12 / cell_h))
-    for i, cohort in enumerate(cohorts):
-        if i % every == 0:
-            y = box.top + (i + 0.5) * cell_h
-            parts.append(
-                _text(box.left - 6, y, f"{pd.Timestamp(cohort):%b %Y}", anchor="end", dy="0.35em")
-            )
-    centres = [box.left + (i + 0.5) * cell_w for i in range(len(months))]
-    parts += _x_band_labels(box, centres, [str(m) for m in months], "Months since first purchase")
-    parts.append(_text(box.left, 24, "Cohort (month of first purchase)", cls="axis-label"))
-    legend, defs = _heat_legend(box, top)
-    parts += legend
-    return _Chart(_svg(box.bottom + 50, "Cohort activity heat map", parts, defs))
-
-
-def _heat_legend(box: _Box, top: float) -> tuple[list[str], str]:
-    stops = "".join(
-        f'<stop offset="{i / (len(HEAT_STOPS) - 1):.2f}" stop-color="{colour}"/>'
-        for i, colour in enumerate(HEAT_STOPS)
+    frame = frame.assign(
+        share=frame["active_customers"] / frame["cohort_customers"],
+        cohort=frame["cohort_month"].dt.strftime("%b %Y"),
     )
-    # Vertical gradient: top of the bar is the highest share.
-    defs = f'<linearGradient id="heat-ramp" x1="0" y1="1" x2="0" y2="0">{stops}</linearGradient>'
-    x0, height = box.right + 20, min(200.0, box.height)
-    parts = [
-        _text(x0 - 4, box.top - 14, "Active share", cls="legend"),
-        f'<rect x="{_num(x0)}" y="{_num(box.top)}" width="14" height="{_num(height)}" '
-        f'fill="url(#heat-ramp)" stroke="{AXIS}" stroke-width="0.5"/>',
-    ]
-    scale = _Linear(0, top, box.top + height, box.top)
-    ticks = _nice_ticks(0, top, 4)
-    fmt = _tick_formatter(ticks, percent=True)
-    if top < 1:
-        # The top of the ramp means "this share or more"; ticks too close to it would collide.
-        ticks = [t for t in ticks if scale(t) - scale(top) > 14]
-        parts.append(_line(x0 + 14, scale(top), x0 + 18, scale(top), AXIS))
-        parts.append(_text(x0 + 21, scale(top), f"≥{top * 100:.0f}%", dy="0.35em"))
-    for tick in ticks:
-        parts.append(_line(x0 + 14, scale(tick), x0 + 18, scale(tick), AXIS))
-        parts.append(_text(x0 + 21, scale(tick), fmt(tick), dy="0.35em"))
-    return parts, defs
+    later = frame.loc[frame["months_since_first_purchase"] >= 1, "share"]
+    # Month 0 is 100% by definition; the scale tops out at the highest later share.
+    top = float(min(1.0, later.max())) if len(later) and later.max() > 0 else 1.0
+    order = frame.sort_values("cohort_month")["cohort"].unique().tolist()
+    share = frame.pivot_table(
+        index="cohort", columns="months_since_first_purchase", values="share"
+    ).reindex(order)
+    active = frame.pivot_table(
+        index="cohort", columns="months_since_first_purchase", values="active_customers"
+    ).reindex(order)
+    size = frame.pivot_table(
+        index="cohort", columns="months_since_first_purchase", values="cohort_customers"
+    ).reindex(order)
+    text = share.map(lambda v: "" if _is_missing(v) else f"{v * 100:.0f}")
+    figure = _figure(max(320, 22 * len(order) + 120))
+    figure.add_heatmap(
+        z=share.to_numpy(),
+        x=[int(m) for m in share.columns],
+        y=order,
+        zmin=0,
+        zmax=top,
+        colorscale=HEAT_SCALE,
+        text=text.to_numpy(),
+        texttemplate="%{text}" if share.shape[1] <= 30 else None,
+        textfont={"size": 9},
+        customdata=pd.concat([active, size], axis=1, keys=["a", "s"])
+        .to_numpy()
+        .reshape(len(order), 2, -1)
+        .transpose(0, 2, 1)
+        .tolist(),
+        hovertemplate="%{y} cohort, month %{x}: %{customdata[0]:,} of %{customdata[1]:,} "
+        "active (%{z:.1%})<extra></extra>",
+        colorbar={"title": {"text": "Active share"}, "tickformat": ".0%"},
+    )
+    figure.update_xaxes(
+        title_text="Months since first purchase", dtick=1 if share.shape[1] <= 30 else None
+    )
+    figure.update_yaxes(title_text="Cohort (month of first purchase)", autorange="reversed")
+    return _Chart(figure)
 
 
 def _chart_forecast_distribution(ctx: _Context) -> _Chart:
@@ -634,20 +500,27 @@ def _chart_forecast_distribution(ctx: _Context) -> _Chart:
     frame = _numeric(frame, name, ["bin_lower", "customers"])
     frame["bin_upper"] = pd.to_numeric(frame["bin_upper"], errors="coerce").astype(float)
     summary = _summary_row(ctx)
-    markers: list[tuple[str, float, str]] = []
     horizon = ""
+    if summary is not None and not _is_missing(summary.get("horizon_days")):
+        horizon = f" over the next {_fmt_int(summary.get('horizon_days'))} days"
+    figure = _histogram(
+        frame, "customers", ctx.amount(f"Expected spend per customer{horizon}"), "customers", BLUE
+    )
     if summary is not None:
         for label, key, colour in (
-            ("Mean", "mean_expected_spend", RED),
-            ("Median", "median_expected_spend", GREEN),
+            ("mean", "mean_expected_spend", RED),
+            ("median", "median_expected_spend", GREEN),
         ):
             value = pd.to_numeric(summary.get(key), errors="coerce")
             if not _is_missing(value):
-                markers.append((f"{label} {_fmt_amount(value)}", float(value), colour))
-        if not _is_missing(summary.get("horizon_days")):
-            horizon = f" over the next {_fmt_int(summary.get('horizon_days'))} days"
-    label = f"Expected spend per customer{horizon} ({ctx.currency})"
-    return _Chart(_histogram(frame, "customers", label, "Customers", BLUE, markers))
+                figure.add_vline(
+                    x=float(value),
+                    line={"color": colour, "dash": "dash", "width": 1.5},
+                    annotation_text=f"{label} {_fmt_amount(value)}",
+                    annotation_font_color=colour,
+                    annotation_position="top right" if label == "mean" else "top left",
+                )
+    return _Chart(figure)
 
 
 def _chart_forecast_intervals(ctx: _Context) -> _Chart:
@@ -655,177 +528,426 @@ def _chart_forecast_intervals(ctx: _Context) -> _Chart:
     numbers = ["expected_spend", "spend_p10", "spend_p50", "spend_p90"]
     frame = _table(ctx, name, ["customer_id", *numbers])
     frame = _numeric(frame, name, numbers).sort_values("expected_spend", ascending=False).head(20)
-    labels = [_truncate(str(c), 18) for c in frame["customer_id"]]
-    left = 24 + max(_text_width(label) for label in labels)
-    row_h = 20.0
-    box = _Box(left, 40, WIDTH - 80, 40 + row_h * len(frame))
-    high = float(frame[numbers].to_numpy().max())
-    ticks = _nice_ticks(min(0.0, float(frame[numbers].to_numpy().min())), high, 6)
-    x = _Linear(ticks[0], ticks[-1], box.left, box.right)
-    parts = _legend(
-        box.left,
-        16,
-        [
-            ("p10–p90 interval", "#a9c4e8", "rect"),
-            ("p50 (median)", "#1d3f73", "tick"),
-            ("Expected spend", ORANGE, "dot"),
-        ],
-    )
-    for tick in ticks:
-        parts.append(_line(x(tick), box.top, x(tick), box.bottom, GRID))
-    parts.append(_text(box.right + 8, box.top - 8, "P(buy)", cls="legend"))
     has_prob = "prob_purchase" in frame.columns
-    for i, (label, row) in enumerate(zip(labels, frame.itertuples(), strict=True)):
-        y = box.top + (i + 0.5) * row_h
-        tip = (
-            f"{row.customer_id}: expected {_fmt_amount(row.expected_spend)}, "
-            f"p10 {_fmt_amount(row.spend_p10)}, p50 {_fmt_amount(row.spend_p50)}, "
-            f"p90 {_fmt_amount(row.spend_p90)}"
+    labels = [
+        f"{customer} · P(buy) {_fmt_pct(prob, 0)}" if has_prob else str(customer)
+        for customer, prob in zip(
+            frame["customer_id"],
+            frame["prob_purchase"] if has_prob else [None] * len(frame),
+            strict=True,
         )
-        parts.append(_text(box.left - 8, y, label, anchor="end", dy="0.35em"))
-        parts.append(
-            _rect(x(row.spend_p10), y - 5, x(row.spend_p90) - x(row.spend_p10), 10, "#a9c4e8", tip)
+    ]
+    figure = _figure(120 + 24 * len(frame), margin={"l": 200, "r": 20, "t": 40, "b": 50})
+    figure.add_bar(
+        name="p10 to p90 (80% interval)",
+        y=labels,
+        base=frame["spend_p10"],
+        x=frame["spend_p90"] - frame["spend_p10"],
+        orientation="h",
+        marker_color=LIGHT_BLUE,
+        customdata=frame[["spend_p10", "spend_p90"]].to_numpy(),
+        hovertemplate="%{y}: p10 %{customdata[0]:,.2f} to p90 %{customdata[1]:,.2f}<extra></extra>",
+    )
+    figure.add_scatter(
+        name="p50 (median)",
+        y=labels,
+        x=frame["spend_p50"],
+        mode="markers",
+        marker={"symbol": "line-ns", "size": 16, "line": {"width": 3, "color": DARK_BLUE}},
+        hovertemplate="%{y}: median %{x:,.2f}<extra></extra>",
+    )
+    figure.add_scatter(
+        name="expected spend",
+        y=labels,
+        x=frame["expected_spend"],
+        mode="markers",
+        marker={"color": ORANGE, "size": 9},
+        hovertemplate="%{y}: expected %{x:,.2f}<extra></extra>",
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(title_text=ctx.amount("Spend over the forecast horizon"))
+    return _Chart(figure)
+
+
+def _chart_total_forecast(ctx: _Context) -> _Chart:
+    name = "rpt_forecast_total"
+    frame = _table(ctx, name, ["total_expected_spend"])
+    levels = sorted(
+        (float(match.group(1).replace("_", ".")) / 100, column)
+        for column in frame.columns
+        if (match := re.fullmatch(r"total_spend_p(.+)", str(column)))
+    )
+    if len(levels) < 2:
+        raise _Unavailable(f"No data: table {name} has fewer than two total_spend_p* columns")
+    row = frame.iloc[0]
+    total = float(row["total_expected_spend"])
+    (low_level, low_column), (high_level, high_column) = levels[0], levels[-1]
+    low, high = float(row[low_column]), float(row[high_column])
+    bands = [
+        (
+            f"customers buying independently: p{low_level * 100:g} to p{high_level * 100:g}",
+            low,
+            high,
+            BLUE,
         )
-        parts.append(_line(x(row.spend_p50), y - 7, x(row.spend_p50), y + 7, "#1d3f73", 2.5))
-        parts.append(_circle(x(row.expected_spend), y, 4.5, ORANGE, tip))
-        if has_prob:
-            parts.append(_text(box.right + 8, y, _fmt_pct(row.prob_purchase, 0), dy="0.35em"))
-    label = f"Spend over the forecast horizon ({ctx.currency})"
-    parts += _x_axis(box, x, ticks, _tick_formatter(ticks), label)
-    return _Chart(_svg(box.bottom + 50, "Forecast intervals of the top customers", parts))
+    ]
+    try:
+        metrics = _backtest_metrics(ctx, required=False)
+    except _Unavailable:
+        metrics = None
+    if metrics is not None and "total_error_pct" in metrics:
+        ours = metrics[metrics["model"].astype(str) == "lightgbm"]["total_error_pct"]
+        error = float(pd.to_numeric(ours, errors="coerce").iloc[0]) if len(ours) else math.nan
+        if math.isfinite(error):
+            share = abs(error) / 100
+            bands.append(
+                (
+                    f"± the backtest's total error ({error:+.1f}%)",
+                    total * (1 - share),
+                    total * (1 + share),
+                    ORANGE,
+                )
+            )
+    figure = _figure(
+        140 + 50 * len(bands), margin={"l": 320, "r": 30, "t": 40, "b": 50}, showlegend=False
+    )
+    for label, start, end, colour in bands:
+        figure.add_bar(
+            y=[label],
+            base=[start],
+            x=[end - start],
+            orientation="h",
+            marker_color=colour,
+            width=0.5,
+            hovertemplate=f"{label}: {_fmt_amount(start)} to {_fmt_amount(end)}<extra></extra>",
+        )
+    figure.add_vline(
+        x=total,
+        line={"color": "#1f2328", "width": 2},
+        annotation_text=f"expected {_fmt_amount(total)}",
+        annotation_position="top",
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(title_text=ctx.amount("Total spend of all customers over the horizon"))
+    return _Chart(figure)
+
+
+def _chart_purchase_matrix(ctx: _Context) -> _Chart:
+    name = "rpt_purchase_probability_matrix"
+    columns = [
+        "purchase_days_from",
+        "purchase_days_bucket",
+        "recency_days_from",
+        "recency_days_bucket",
+        "customers",
+        "mean_prob_purchase",
+    ]
+    frame = _table(ctx, name, columns)
+    frame = _numeric(
+        frame, name, ["purchase_days_from", "recency_days_from", "customers", "mean_prob_purchase"]
+    )
+    frequency = frame.sort_values("purchase_days_from")["purchase_days_bucket"].unique().tolist()
+    recency = frame.sort_values("recency_days_from")["recency_days_bucket"].unique().tolist()
+    prob = frame.pivot_table(
+        index="purchase_days_bucket", columns="recency_days_bucket", values="mean_prob_purchase"
+    ).reindex(index=frequency, columns=recency)
+    customers = frame.pivot_table(
+        index="purchase_days_bucket", columns="recency_days_bucket", values="customers"
+    ).reindex(index=frequency, columns=recency)
+    text = prob.map(lambda v: "" if _is_missing(v) else f"{v * 100:.0f}%")
+    figure = _figure(380)
+    figure.add_heatmap(
+        z=prob.to_numpy(),
+        x=recency,
+        y=frequency,
+        zmin=0,
+        zmax=1,
+        colorscale=HEAT_SCALE,
+        text=text.to_numpy(),
+        texttemplate="%{text}",
+        textfont={"size": 10},
+        customdata=customers.to_numpy(),
+        hovertemplate="%{y} purchase days, last purchase %{x} days ago: mean P(purchase) "
+        "%{z:.1%} over %{customdata:,} customers<extra></extra>",
+        colorbar={"title": {"text": "P(purchase)"}, "tickformat": ".0%"},
+    )
+    figure.update_xaxes(title_text="Days since the last purchase", type="category")
+    figure.update_yaxes(title_text="Distinct purchase days", type="category")
+    return _Chart(figure)
 
 
 def _chart_decile_calibration(ctx: _Context) -> _Chart:
-    metrics = _backtest_metrics(ctx, required=False)
     name = "rpt_backtest_deciles"
-    frame = _table(ctx, name, ["model", "decile", "mean_forecast", "mean_actual"])
+    frame = _backtest_table(ctx, name, ["model", "decile", "mean_forecast", "mean_actual"])
     frame = _numeric(frame, name, ["decile", "mean_forecast", "mean_actual"])
-    if metrics is not None:
-        frame = frame[frame["model"].astype(str).isin(set(metrics["model"].astype(str)))]
-    models = _ordered_models(frame["model"].astype(str))
-    if not models:
-        raise _Unavailable("No data: no model with status ok has decile results")
-    values = frame[["mean_forecast", "mean_actual"]].to_numpy()
-    ticks = _nice_ticks(min(0.0, float(values.min())), float(values.max()))
-    gap = 30.0
-    panel_w = (WIDTH - 80 - 20 - gap * (len(models) - 1)) / len(models)
-    parts = _legend(80, 16, [("Mean forecast", BLUE, "rect"), ("Mean actual", ORANGE, "rect")])
-    for index, model in enumerate(models):
-        left = 80 + index * (panel_w + gap)
-        box = _Box(left, 54, left + panel_w, 290)
-        y = _Linear(ticks[0], ticks[-1], box.bottom, box.top)
+    models = _backtest_models(ctx, frame)
+    figure = _subplots(
+        380,
+        rows=1,
+        cols=len(models),
+        horizontal_spacing=0.07,
+        subplot_titles=[_model_name(model) for model in models],
+    )
+    for index, model in enumerate(models, start=1):
         rows = frame[frame["model"].astype(str) == model].sort_values("decile")
-        parts.append(_panel_title(box.left, 44, model))
-        if index == 0:
-            label = f"Mean spend per customer ({ctx.currency})"
-            parts += _y_axis(box, y, ticks, _tick_formatter(ticks), label, 18)
-        else:
-            parts += [_line(box.left, y(t), box.right, y(t), GRID) for t in ticks]
-        band = box.width / len(rows)
-        centres = [box.left + band * (i + 0.5) for i in range(len(rows))]
-        for centre, row in zip(centres, rows.itertuples(), strict=True):
-            tip = (
-                f"{model}, decile {int(row.decile)}: forecast {_fmt_amount(row.mean_forecast)},"
-                f" actual {_fmt_amount(row.mean_actual)}"
+        for column, label, colour in (
+            ("mean_forecast", "mean forecast", BLUE),
+            ("mean_actual", "mean actual", ORANGE),
+        ):
+            figure.add_bar(
+                name=label,
+                x=rows["decile"],
+                y=rows[column],
+                marker_color=colour,
+                legendgroup=label,
+                showlegend=index == 1,
+                hovertemplate=f"{_model_name(model)}, decile %{{x}}: {label} %{{y:,.2f}}"
+                "<extra></extra>",
+                row=1,
+                col=index,
             )
-            w = band * 0.4
-            parts.append(
-                _rect(centre - w, y(row.mean_forecast), w, y(0) - y(row.mean_forecast), BLUE, tip)
-            )
-            parts.append(
-                _rect(centre, y(row.mean_actual), w, y(0) - y(row.mean_actual), ORANGE, tip)
-            )
-        labels = [str(int(d)) for d in rows["decile"]]
-        parts += _x_band_labels(box, centres, labels, "Decile (1 = highest forecast)")
-    return _Chart(_svg(340, "Forecast versus actual spend per decile", parts))
+        figure.update_xaxes(title_text="Decile (1 = highest forecast)", dtick=1, row=1, col=index)
+    # Each panel keeps its own scale: a weak model's first decile must not flatten the rest;
+    # a log scale, one click away, shows the low deciles too.
+    every_axis = {f"yaxis{i if i > 1 else ''}.type": "{}" for i in range(1, len(models) + 1)}
+    figure.update_layout(
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 1,
+                "xanchor": "right",
+                "y": 1.2,
+                "yanchor": "bottom",
+                "buttons": [
+                    {
+                        "label": scale,
+                        "method": "relayout",
+                        "args": [{k: v.format(scale) for k, v in every_axis.items()}],
+                    }
+                    for scale in ("linear", "log")
+                ],
+            }
+        ]
+    )
+    figure.update_yaxes(title_text=ctx.amount("Mean spend per customer"), row=1, col=1)
+    figure.update_layout(barmode="group")
+    return _Chart(figure)
 
 
-def _quantile_levels(columns: Iterable[str]) -> list[tuple[str, float]]:
-    """(suffix, level in 0..1) for every below_rate_p<suffix> column; '2_5' means 2.5%."""
-    levels = []
-    for column in columns:
-        match = re.fullmatch(r"below_rate_p(.+)", str(column))
-        if match:
-            try:
-                levels.append((match.group(1), float(match.group(1).replace("_", ".")) / 100))
-            except ValueError:
-                continue
-    return sorted(levels, key=lambda item: item[1])
+def _chart_cumulative_gain(ctx: _Context) -> _Chart:
+    name = "rpt_backtest_gain"
+    frame = _backtest_table(ctx, name, ["model", "customer_share", "spend_share"])
+    frame = _numeric(frame, name, ["customer_share", "spend_share"])
+    models = _backtest_models(ctx, frame)
+    figure = _figure(420)
+    figure.add_scatter(
+        name="at random",
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line={"color": GREY, "dash": "dash", "width": 1},
+        hoverinfo="skip",
+    )
+    for index, model in enumerate(models):
+        rows = frame[frame["model"].astype(str) == model].sort_values("customer_share")
+        figure.add_scatter(
+            name=_model_name(model),
+            x=[0.0, *rows["customer_share"]],
+            y=[0.0, *rows["spend_share"]],
+            mode="lines",
+            line={"color": _model_colour(model, index), "width": 2.5},
+            hovertemplate=f"{_model_name(model)}: the top %{{x:.0%}} of customers by forecast "
+            "made %{y:.1%} of the actual spend<extra></extra>",
+        )
+    figure.update_xaxes(
+        title_text="Customers, highest forecast first", tickformat=".0%", range=[0, 1]
+    )
+    figure.update_yaxes(title_text="Share of actual spend", tickformat=".0%")
+    return _Chart(figure)
 
 
 def _chart_interval_coverage(ctx: _Context) -> _Chart:
     metrics = _backtest_metrics(ctx, required=True)
-    assert metrics is not None  # required=True raises instead of returning None
+    assert metrics is not None
     levels = _quantile_levels(metrics.columns)
     if not levels:
         raise _Unavailable("No data: rpt_backtest_metrics has no below_rate_p* columns")
-    below_cols = [f"below_rate_p{suffix}" for suffix, _ in levels]
-    usable = metrics[metrics[below_cols].apply(pd.to_numeric, errors="coerce").notna().any(axis=1)]
+    columns = [
+        f"at_or_below_rate_p{suffix}"
+        for suffix, _ in levels
+        if f"at_or_below_rate_p{suffix}" in metrics
+    ]
+    usable = metrics[metrics[columns].apply(pd.to_numeric, errors="coerce").notna().any(axis=1)]
     if usable.empty:
         raise _Unavailable("No data: no backtested model reports quantile hit rates")
     models = _ordered_models(usable["model"].astype(str))
-    row = usable[usable["model"].astype(str) == models[0]].iloc[0]
-
-    box = _Box(80, 44, WIDTH - 240, 330)
-    scale_x = _Linear(0, 1, box.left, box.right)
-    scale_y = _Linear(0, 1, box.bottom, box.top)
-    ticks = [i / 10 for i in range(11)]
-    fmt = _tick_formatter(ticks, percent=True)
-    parts = _y_axis(box, scale_y, ticks, fmt, "Customers with actual below quantile", 18)
-    parts += _x_axis(box, scale_x, ticks, fmt, f"Quantile level ({models[0]})", grid=True)
-    parts.append(
-        _line(scale_x(0), scale_y(0), scale_x(1), scale_y(1), GREY, 1.5, stroke_dasharray="5 4")
+    figure = _figure(440)
+    figure.add_scatter(
+        name="target (y = x)",
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line={"color": GREY, "dash": "dash", "width": 1},
+        hoverinfo="skip",
     )
-    for suffix, level in levels:
-        below = pd.to_numeric(row.get(f"below_rate_p{suffix}"), errors="coerce")
-        at_or_below = pd.to_numeric(row.get(f"at_or_below_rate_p{suffix}"), errors="coerce")
-        if _is_missing(below):
-            continue
-        top_rate = below if _is_missing(at_or_below) else at_or_below
-        calibrated = below - 1e-9 <= level <= top_rate + 1e-9
-        colour = GREEN if calibrated else RED
-        x = scale_x(level)
-        tip = (
-            f"p{suffix.replace('_', '.')}: P(actual<q) {_fmt_pct(below)}, "
-            f"P(actual≤q) {_fmt_pct(at_or_below)}, target {_fmt_pct(level)}"
-        )
-        parts.append(_line(x, scale_y(below), x, scale_y(top_rate), colour, 3))
-        # The target tick keeps the verdict visible when both rates coincide.
-        parts.append(_line(x - 7, scale_y(level), x + 7, scale_y(level), colour, 2.5))
-        parts.append(_circle(x, scale_y(below), 4.5, "#ffffff", tip, stroke=BLUE, stroke_width=2))
-        parts.append(_circle(x, scale_y(top_rate), 4.5, BLUE, tip))
-        parts.append(
-            _text(
-                x,
-                min(scale_y(top_rate), scale_y(level)) - 12,
-                f"p{suffix.replace('_', '.')}",
-                "legend",
-                "middle",
+    spread = 0.012
+    for index, model in enumerate(models):
+        row = usable[usable["model"].astype(str) == model].iloc[0]
+        colour = _model_colour(model, index)
+        offset = (index - (len(models) - 1) / 2) * spread
+        xs, ys, hover, verdicts = [], [], [], []
+        for suffix, level in levels:
+            below = pd.to_numeric(row.get(f"below_rate_p{suffix}"), errors="coerce")
+            at_or_below = pd.to_numeric(row.get(f"at_or_below_rate_p{suffix}"), errors="coerce")
+            if _is_missing(at_or_below):
+                continue
+            low = at_or_below if _is_missing(below) else below
+            honest = low - 1e-9 <= level <= at_or_below + 1e-9
+            verdicts.append(honest)
+            text = (
+                f"{_model_name(model)}, {_level_name(suffix)}: P(actual < q) {_fmt_pct(low)},"
+                f" P(actual ≤ q) {_fmt_pct(at_or_below)}, level {_fmt_pct(level)}: "
+                + ("calibrated" if honest else "miscalibrated")
             )
+            xs += [level + offset, level + offset, None]
+            ys += [low, at_or_below, None]
+            hover += [text, text, None]
+        figure.add_scatter(
+            name=_model_name(model),
+            x=xs,
+            y=ys,
+            mode="lines+markers",
+            line={"color": colour, "width": 5},
+            marker={"size": 7, "color": colour},
+            hovertext=hover,
+            hoverinfo="text",
         )
-    parts += _coverage_legend(box.right + 24, box.top + 10)
-    return _Chart(_svg(box.bottom + 50, "Quantile hit rates versus target levels", parts))
+    figure.add_scatter(
+        name="level",
+        x=[level for _, level in levels],
+        y=[level for _, level in levels],
+        mode="markers+text",
+        text=[_level_name(suffix) for suffix, _ in levels],
+        textposition="top center",
+        textfont={"size": 12},
+        marker={
+            "symbol": "line-ew",
+            "size": 30,
+            "color": "#1f2328",
+            "line": {"width": 2.5, "color": "#1f2328"},
+        },
+        hoverinfo="skip",
+    )
+    figure.update_xaxes(title_text="Quantile level", tickformat=".0%", range=[-0.04, 1.04])
+    figure.update_yaxes(
+        title_text="Share of customers below the quantile",
+        tickformat=".0%",
+        range=[0, 1],
+    )
+    return _Chart(figure)
 
 
-def _coverage_legend(x: float, y: float) -> list[str]:
-    rows = [
-        (_circle(x + 6, y, 4.5, "#ffffff", stroke=BLUE, stroke_width=2), "P(actual < quantile)"),
-        (_circle(x + 6, y + 24, 4.5, BLUE), "P(actual ≤ quantile)"),
-        (_line(x, y + 48, x + 14, y + 48, GREY, 1.5, stroke_dasharray="5 4"), "Target (y = x)"),
-        (_line(x + 6, y + 66, x + 6, y + 78, GREEN, 3), "Calibrated: target in range"),
-        (_line(x + 6, y + 90, x + 6, y + 102, RED, 3), "Miscalibrated"),
-    ]
-    offsets = (0, 24, 48, 72, 96)
-    return [
-        mark + _text(x + 20, y + offset, label, cls="legend", dy="0.35em")
-        for (mark, label), offset in zip(rows, offsets, strict=True)
-    ]
+def _chart_reliability(ctx: _Context) -> _Chart:
+    name = "rpt_backtest_reliability"
+    frame = _backtest_table(
+        ctx, name, ["model", "bin", "customers", "mean_prob_purchase", "observed_purchase_rate"]
+    )
+    frame = _numeric(
+        frame, name, ["bin", "customers", "mean_prob_purchase", "observed_purchase_rate"]
+    )
+    frame = frame[frame["customers"] > 0]
+    models = _backtest_models(ctx, frame)
+    metrics = _backtest_metrics(ctx, required=True)
+    assert metrics is not None
+    brier = {}
+    if "brier_prob_purchase" in metrics:
+        brier = dict(zip(metrics["model"].astype(str), metrics["brier_prob_purchase"], strict=True))
+    largest = float(frame["customers"].max())
+    figure = _figure(440)
+    figure.add_scatter(
+        name="perfectly calibrated",
+        x=[0, 1],
+        y=[0, 1],
+        mode="lines",
+        line={"color": GREY, "dash": "dash", "width": 1},
+        hoverinfo="skip",
+    )
+    for index, model in enumerate(models):
+        rows = frame[frame["model"].astype(str) == model].sort_values("bin")
+        score = brier.get(model)
+        label = _model_name(model) + ("" if _is_missing(score) else f" (Brier {float(score):.4f})")
+        figure.add_scatter(
+            name=label,
+            x=rows["mean_prob_purchase"],
+            y=rows["observed_purchase_rate"],
+            mode="lines+markers",
+            line={"color": _model_colour(model, index)},
+            marker={"size": [6 + 12 * math.sqrt(c / largest) for c in rows["customers"]]},
+            customdata=rows["customers"],
+            hovertemplate=f"{_model_name(model)}: predicted %{{x:.1%}}, observed %{{y:.1%}}, "
+            "%{customdata:,} customers<extra></extra>",
+        )
+    figure.update_xaxes(
+        title_text="Predicted P(purchase), mean per bin", tickformat=".0%", range=[0, 1]
+    )
+    figure.update_yaxes(title_text="Observed purchase rate", tickformat=".0%", range=[0, 1])
+    return _Chart(figure)
+
+
+def _chart_buyers_by_frequency(ctx: _Context) -> _Chart:
+    name = "rpt_backtest_buyers_by_frequency"
+    frame = _backtest_table(
+        ctx,
+        name,
+        [
+            "model",
+            "purchase_days_from",
+            "purchase_days_bucket",
+            "customers",
+            "expected_buyers",
+            "actual_buyers",
+        ],
+    )
+    frame = _numeric(
+        frame, name, ["purchase_days_from", "customers", "expected_buyers", "actual_buyers"]
+    )
+    models = _backtest_models(ctx, frame)
+    buckets = frame.sort_values("purchase_days_from")["purchase_days_bucket"].unique().tolist()
+    actual = frame.groupby("purchase_days_bucket")[["actual_buyers", "customers"]].first()
+    actual = actual.reindex(buckets)
+    figure = _figure(400, barmode="group")
+    figure.add_bar(
+        name="actual buyers",
+        x=buckets,
+        y=actual["actual_buyers"],
+        marker_color="#1f2328",
+        customdata=actual["customers"],
+        hovertemplate="%{x} purchase days: %{y:,} of %{customdata:,} customers bought"
+        "<extra></extra>",
+    )
+    for index, model in enumerate(models):
+        rows = frame[frame["model"].astype(str) == model].set_index("purchase_days_bucket")
+        rows = rows.reindex(buckets)
+        figure.add_bar(
+            name=f"expected: {_model_name(model)}",
+            x=buckets,
+            y=rows["expected_buyers"],
+            marker_color=_model_colour(model, index),
+            hovertemplate=f"{_model_name(model)}, %{{x}} purchase days: %{{y:,.1f}} expected "
+            "buyers<extra></extra>",
+        )
+    figure.update_xaxes(
+        title_text="Distinct purchase days before the backtest date", type="category"
+    )
+    figure.update_yaxes(title_text="Buyers in the horizon")
+    return _Chart(figure)
 
 
 BASELINE_METRICS = (
-    ("mae_expected_spend", "MAE of expected spend (lower is better)", "amount"),
+    ("mae_p50", "MAE of the median (lower is better)", "amount"),
+    ("mean_pinball_loss", "Mean pinball loss (lower is better)", "amount"),
     ("normalized_gini", "Normalized Gini (higher is better)", "plain"),
-    ("top_decile_capture", "Top-decile capture (higher is better)", "percent"),
     ("total_error_pct", "Total error, % of actual (0 is best)", "plain"),
 )
 
@@ -833,65 +955,28 @@ BASELINE_METRICS = (
 def _chart_baselines(ctx: _Context) -> _Chart:
     metrics = _backtest_metrics(ctx, required=True)
     assert metrics is not None
-    all_rows = ctx.tables["rpt_backtest_metrics"]
     models = _ordered_models(metrics["model"].astype(str))
-    colours = {model: _model_colour(model, i) for i, model in enumerate(models)}
-    parts = _legend(80, 16, [(model, colours[model], "rect") for model in models])
-    panel_w, panel_h = (WIDTH - 2 * 80 - 20) / 2, 170.0
-    for index, (column, title, kind) in enumerate(BASELINE_METRICS):
-        left = 80 + (index % 2) * (panel_w + 80)
-        top = 62 + (index // 2) * (panel_h + 80)
-        box = _Box(left, top, left + panel_w, top + panel_h)
-        label = f"{title}"
-        if column == "mae_expected_spend":
-            label = f"MAE ({ctx.currency}, lower is better)"
-        parts.append(_panel_title(box.left, box.top - 14, label))
-        parts += _metric_panel(box, metrics, models, colours, column, kind)
-    extra = _metrics_table(all_rows)
-    return _Chart(_svg(62 + 2 * panel_h + 110, "Model versus baselines", parts), extra)
-
-
-def _metric_panel(
-    box: _Box,
-    metrics: pd.DataFrame,
-    models: Sequence[str],
-    colours: Mapping[str, str],
-    column: str,
-    kind: str,
-) -> list[str]:
-    if column not in metrics.columns:
-        return [_text(box.left + 10, box.top + 30, f"column {column} missing", cls="legend")]
-    by_model = metrics.set_index(metrics["model"].astype(str))[column]
-    values = {m: float(pd.to_numeric(by_model.get(m), errors="coerce")) for m in models}
-    finite = [v for v in values.values() if math.isfinite(v)]
-    # Headroom so the value printed above (or below) the tallest bar stays inside the panel.
-    ticks = _nice_ticks(min([0.0, *finite]) * 1.12, max([0.0, *finite]) * 1.12, 4)
-    y = _Linear(ticks[0], ticks[-1], box.bottom, box.top)
-    fmt = _tick_formatter(ticks, percent=kind == "percent")
-    parts = _y_axis(box, y, ticks, fmt, "", box.left - 60)
-    parts.append(_line(box.left, y(0), box.right, y(0), AXIS))
-    band = box.width / len(models)
-    bar = min(band * 0.6, 70.0)
-    for i, model in enumerate(models):
-        centre, value = box.left + band * (i + 0.5), values[model]
-        parts.append(_text(centre, box.bottom + 16, model, anchor="middle"))
-        if not math.isfinite(value):
-            parts.append(_text(centre, y(0) - 6, "n/a", anchor="middle"))
-            continue
-        shown = _fmt_pct(value) if kind == "percent" else f"{value:,.3g}"
-        parts.append(
-            _rect(
-                centre - bar / 2,
-                y(value),
-                bar,
-                y(0) - y(value),
-                colours[model],
-                f"{model}: {shown}",
-            )
+    panels = [(c, t, k) for c, t, k in BASELINE_METRICS if c in metrics.columns]
+    if not panels:
+        raise _Unavailable("No data: rpt_backtest_metrics has none of the compared metrics")
+    titles = [ctx.amount(t) if k == "amount" else t for _, t, k in panels]
+    figure = _subplots(520, rows=2, cols=2, subplot_titles=titles, vertical_spacing=0.16)
+    by_model = metrics.set_index(metrics["model"].astype(str))
+    for index, (column, _, _) in enumerate(panels):
+        values = [float(pd.to_numeric(by_model.at[m, column], errors="coerce")) for m in models]
+        figure.add_bar(
+            x=[_model_name(m) for m in models],
+            y=values,
+            marker_color=[_model_colour(m, i) for i, m in enumerate(models)],
+            text=[f"{v:,.4g}" if math.isfinite(v) else "n/a" for v in values],
+            textposition="outside",
+            cliponaxis=False,
+            showlegend=False,
+            hovertemplate="%{x}: %{y:,.4g}<extra></extra>",
+            row=index // 2 + 1,
+            col=index % 2 + 1,
         )
-        label_y = y(value) - 5 if value >= 0 else y(value) + 13
-        parts.append(_text(centre, label_y, shown, cls="value", anchor="middle"))
-    return parts
+    return _Chart(figure, _metrics_table(ctx.tables["rpt_backtest_metrics"]))
 
 
 def _metrics_table(frame: pd.DataFrame) -> str:
@@ -906,89 +991,6 @@ def _metrics_table(frame: pd.DataFrame) -> str:
         '<table class="metrics"><caption>All backtest metrics</caption>'
         f"<thead><tr><th>metric</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     )
-
-
-def _horizontal_bars(
-    labels: Sequence[str],
-    values: Sequence[float],
-    value_text: Sequence[str],
-    colours: Sequence[str],
-    x_label: str,
-    percent: bool = False,
-) -> str:
-    """Labelled horizontal bars with the value printed at each bar's end."""
-    shown = [_truncate(label, 34) for label in labels]
-    left = 24 + max(_text_width(label) for label in shown)
-    widest_value = max(_text_width(text) for text in value_text)
-    row_h = 22.0
-    box = _Box(left, 14, WIDTH - 20 - widest_value, 14 + row_h * len(labels))
-    ticks = _nice_ticks(0, max(values), 5)
-    x = _Linear(0, ticks[-1], box.left, box.right)
-    parts = [_line(x(t), box.top, x(t), box.bottom, GRID) for t in ticks]
-    for i, (full, label, value, text, colour) in enumerate(
-        zip(labels, shown, values, value_text, colours, strict=True)
-    ):
-        y = box.top + (i + 0.5) * row_h
-        parts.append(_text(box.left - 8, y, label, anchor="end", dy="0.35em"))
-        width = max(x(value) - x(0), 1.0)  # a sliver stays visible for tiny counts
-        parts.append(_rect(box.left, y - 7, width, 14, colour, f"{full}: {text}"))
-        parts.append(_text(box.left + width + 5, y, text, cls="value", dy="0.35em"))
-    parts += _x_axis(box, x, ticks, _tick_formatter(ticks, percent=percent), x_label)
-    return _svg(box.bottom + 50, x_label, parts)
-
-
-def _chart_reliability(ctx: _Context) -> _Chart:
-    metrics = _backtest_metrics(ctx, required=False)
-    name = "rpt_backtest_reliability"
-    frame = _table(ctx, name, ["model", "bin", "customers", "mean_prob_purchase"])
-    frame = _numeric(
-        frame, name, ["bin", "customers", "mean_prob_purchase", "observed_purchase_rate"]
-    )
-    frame = frame[frame["customers"] > 0]
-    if metrics is not None:
-        frame = frame[frame["model"].astype(str).isin(set(metrics["model"].astype(str)))]
-    models = _ordered_models(frame["model"].astype(str))
-    if not models:
-        raise _Unavailable("No data: no model with status ok has reliability bins")
-    brier = {}
-    if metrics is not None and "brier_prob_purchase" in metrics:
-        brier = dict(zip(metrics["model"].astype(str), metrics["brier_prob_purchase"], strict=True))
-    box = _Box(80, 50, WIDTH - 260, 400)
-    x = _Linear(0.0, 1.0, box.left, box.right)
-    y = _Linear(0.0, 1.0, box.bottom, box.top)
-    ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    share = _tick_formatter(ticks, percent=True)
-    parts = _y_axis(box, y, ticks, share, "Observed purchase rate", 18)
-    parts += _x_axis(box, x, ticks, share, "Predicted P(purchase), mean per bin", grid=True)
-    parts.append(_line(x(0), y(0), x(1), y(1), AXIS, 1, stroke_dasharray="4 3"))
-    legend_y = 60.0
-    for index, model in enumerate(models):
-        colour = _model_colour(model, index)
-        rows = frame[frame["model"].astype(str) == model].sort_values("bin")
-        points = list(zip(rows["mean_prob_purchase"], rows["observed_purchase_rate"], strict=True))
-        parts.append(_path(((x(p), y(o)) for p, o in points), colour))
-        for row in rows.itertuples():
-            tip = (
-                f"{model}, bin {int(row.bin)}: predicted {_fmt_pct(row.mean_prob_purchase)}, "
-                f"observed {_fmt_pct(row.observed_purchase_rate)}, "
-                f"{_fmt_int(row.customers)} customers"
-            )
-            radius = 2.5 + 4.5 * math.sqrt(row.customers / frame["customers"].max())
-            parts.append(
-                _circle(
-                    x(row.mean_prob_purchase), y(row.observed_purchase_rate), radius, colour, tip
-                )
-            )
-        score = brier.get(model)
-        label = model if _is_missing(score) else f"{model}: Brier {float(score):.4f}"
-        parts += _legend(box.right + 24, legend_y, [(label, colour, "dot")])
-        legend_y += 22
-    parts += _legend(box.right + 24, legend_y, [("perfectly calibrated", AXIS, "dash")])
-    return _Chart(_svg(450, "Predicted against observed purchase rate", parts))
-
-
-# Level colours for the accuracy chart's hit rates, lowest level first.
-LEVEL_COLOURS = (BLUE, GREEN, ORANGE, RED, GREY)
 
 
 def _chart_accuracy_over_time(ctx: _Context) -> _Chart:
@@ -1007,75 +1009,117 @@ def _chart_accuracy_over_time(ctx: _Context) -> _Chart:
         name,
         ["total_forecast", "total_actual", *[f"at_or_below_rate_p{s}" for s, _ in levels]],
     ).sort_values("as_of_date")
-    labels = [f"{day:%Y-%m-%d}" for day in frame["as_of_date"]]
-    upper = _Box(80, 50, WIDTH - 20, 230)
-    lower = _Box(80, 320, WIDTH - 20, 480)
-    band = upper.width / len(frame)
-    centres = [upper.left + band * (i + 0.5) for i in range(len(frame))]
-
-    y = _Linear(0.0, 1.0, upper.bottom, upper.top)
-    ticks = [0.0, 0.25, 0.5, 0.75, 1.0]
-    title = "Each quantile's P(actual < q) to P(actual <= q), per run"
-    parts = [_panel_title(upper.left, 22, title)]
-    colours = [LEVEL_COLOURS[i % len(LEVEL_COLOURS)] for i in range(len(levels))]
-    parts += _legend(
-        upper.left,
-        38,
-        [(f"p{s.replace('_', '.')}", c, "line") for (s, _), c in zip(levels, colours, strict=True)],
+    runs = [f"{day:%Y-%m-%d}" for day in frame["as_of_date"]]
+    figure = _subplots(
+        560,
+        rows=2,
+        cols=1,
+        vertical_spacing=0.16,
+        subplot_titles=(
+            "Each quantile: P(actual < q) to P(actual ≤ q), per run",
+            ctx.amount("Total forecast and actual spend"),
+        ),
     )
-    share = _tick_formatter(ticks, percent=True)
-    parts += _y_axis(upper, y, ticks, share, "Share of customers", 18)
-    for index, ((suffix, level), colour) in enumerate(zip(levels, colours, strict=True)):
-        parts.append(
-            _line(upper.left, y(level), upper.right, y(level), colour, 1, stroke_dasharray="4 3")
-        )
-        offset = (index - (len(levels) - 1) / 2) * 10
-        for x, label, row in zip(centres, labels, frame.itertuples(index=False), strict=True):
-            below = getattr(row, f"below_rate_p{suffix}", None)
+    for index, (suffix, level) in enumerate(levels):
+        colour = LEVEL_COLOURS[index % len(LEVEL_COLOURS)]
+        xs, ys = [], []
+        for position, row in enumerate(frame.itertuples(index=False)):
             at_or_below = getattr(row, f"at_or_below_rate_p{suffix}")
+            below = getattr(row, f"below_rate_p{suffix}", None)
             low = at_or_below if _is_missing(below) else float(below)
-            tip = (
-                f"{label}: p{suffix.replace('_', '.')} has P(actual<q) {_fmt_pct(low)}, "
-                f"P(actual<=q) {_fmt_pct(at_or_below)}, level {_fmt_pct(level)}"
-            )
-            parts.append(_line(x + offset, y(low), x + offset, y(at_or_below), colour, 5))
-            parts.append(_circle(x + offset, y(at_or_below), 3.5, colour, tip))
-    parts += _x_band_labels(upper, centres, labels)
-
-    totals = frame[["total_forecast", "total_actual"]].to_numpy()
-    ticks = _nice_ticks(min(0.0, float(totals.min())), float(totals.max()))
-    y = _Linear(ticks[0], ticks[-1], lower.bottom, lower.top)
-    parts.append(_panel_title(lower.left, 292, f"Total forecast and actual spend ({ctx.currency})"))
-    parts += _legend(lower.left, 306, [("Forecast", BLUE, "rect"), ("Actual", ORANGE, "rect")])
-    parts += _y_axis(lower, y, ticks, _tick_formatter(ticks), f"Spend ({ctx.currency})", 18)
-    for x, label, (forecast, actual) in zip(centres, labels, totals, strict=True):
-        for offset, value, colour, what in (
-            (-0.4, forecast, BLUE, "forecast"),
-            (0.0, actual, ORANGE, "actual"),
-        ):
-            tip = f"{label}: {what} {_fmt_amount(value)}"
-            parts.append(_rect(x + band * offset, y(0), band * 0.4, y(value) - y(0), colour, tip))
-    parts += _x_band_labels(lower, centres, labels, "Scoring run (as_of_date)")
-    return _Chart(_svg(530, "Forecast accuracy of past scoring runs", parts))
+            x = position + (index - (len(levels) - 1) / 2) * 0.12
+            xs += [x, x, None]
+            ys += [low, at_or_below, None]
+        figure.add_scatter(
+            name=_level_name(suffix),
+            x=xs,
+            y=ys,
+            mode="lines+markers",
+            line={"color": colour, "width": 6},
+            marker={"color": colour, "size": 6},
+            hovertemplate=f"{_level_name(suffix)}: %{{y:.1%}} (level {level:.0%})<extra></extra>",
+            legendgroup=suffix,
+            row=1,
+            col=1,
+        )
+        figure.add_hline(y=level, line={"color": colour, "dash": "dot", "width": 1}, row=1, col=1)
+    figure.update_xaxes(tickvals=list(range(len(runs))), ticktext=runs, row=1, col=1)
+    figure.update_yaxes(
+        title_text="Share of customers", tickformat=".0%", range=[0, 1], row=1, col=1
+    )
+    for column, label, colour in (
+        ("total_forecast", "forecast", BLUE),
+        ("total_actual", "actual", ORANGE),
+    ):
+        figure.add_bar(
+            name=f"total {label}",
+            x=runs,
+            y=frame[column],
+            marker_color=colour,
+            hovertemplate=f"%{{x}}: {label} %{{y:,.0f}}<extra></extra>",
+            row=2,
+            col=1,
+        )
+    figure.update_xaxes(title_text="Scoring run (as_of_date)", type="category", row=2, col=1)
+    figure.update_yaxes(title_text=ctx.amount("Spend"), row=2, col=1)
+    figure.update_layout(barmode="group")
+    return _Chart(figure)
 
 
 def _chart_feature_importance(ctx: _Context) -> _Chart:
     name = "rpt_feature_importance"
-    frame = _table(ctx, name, ["target", "feature", "gain", "gain_share"])
+    frame = _table(ctx, name, ["target", "feature", "gain_share"])
     frame = _numeric(frame, name, ["gain_share"])
     targets = frame["target"].astype(str)
     target = IMPORTANCE_TARGET if (targets == IMPORTANCE_TARGET).any() else sorted(targets)[0]
-    top = frame[targets == target].sort_values("gain_share", ascending=False).head(TOP_FEATURES)
-    shares = [float(v) for v in top["gain_share"]]
-    svg = _horizontal_bars(
-        [str(f) for f in top["feature"]],
-        shares,
-        [_fmt_pct(v) for v in shares],
-        [BLUE] * len(top),
-        f"Share of total split gain (booster: {target})",
-        percent=True,
+    frame = frame[targets == target]
+    if not (frame["gain_share"] > 0).any():
+        raise _Unavailable(
+            "No splits: the purchase-probability booster learnt nothing from this history (every"
+            " feature's gain is 0), so the forecasts are BTYD's own"
+        )
+    has_contribution = (
+        "mean_abs_contribution" in frame and frame["mean_abs_contribution"].notna().any()
     )
-    return _Chart(svg)
+    key = "mean_abs_contribution" if has_contribution else "gain_share"
+    top = frame.sort_values(key, ascending=False).head(TOP_FEATURES)
+    features = top["feature"].astype(str).tolist()
+    figure = _subplots(
+        120 + 24 * len(top),
+        rows=1,
+        cols=2 if has_contribution else 1,
+        shared_yaxes=True,
+        horizontal_spacing=0.04,
+        subplot_titles=(
+            ["Mean |contribution| to today's forecasts (log-odds)", "Share of split gain"]
+            if has_contribution
+            else ["Share of split gain"]
+        ),
+    )
+    figure.update_layout(margin={"l": 220, "r": 20, "t": 60, "b": 40}, showlegend=False)
+    if has_contribution:
+        figure.add_bar(
+            y=features,
+            x=top["mean_abs_contribution"],
+            orientation="h",
+            marker_color=BLUE,
+            hovertemplate="%{y}: moves the log-odds of a purchase by %{x:.3f} on average"
+            "<extra></extra>",
+            row=1,
+            col=1,
+        )
+    figure.add_bar(
+        y=features,
+        x=top["gain_share"],
+        orientation="h",
+        marker_color=ORANGE,
+        hovertemplate="%{y}: %{x:.1%} of the split gain<extra></extra>",
+        row=1,
+        col=2 if has_contribution else 1,
+    )
+    figure.update_xaxes(tickformat=".0%", row=1, col=2 if has_contribution else 1)
+    figure.update_yaxes(autorange="reversed")
+    return _Chart(figure)
 
 
 def _chart_data_quality(ctx: _Context) -> _Chart:
@@ -1100,10 +1144,22 @@ def _chart_data_quality(ctx: _Context) -> _Chart:
     base = raw or (valid + rejected_total) or 1.0
     labels = ["valid", *(f"rejected: {reason}" for reason in reasons.index)]
     values = [valid, *(float(v) for v in reasons.to_numpy())]
-    texts = [f"{_fmt_int(v)} ({_fmt_pct(v / base, 2)})" for v in values]
-    colours = [GREEN] + [RED] * len(reasons)
-    svg = _horizontal_bars(labels, values, texts, colours, "Rows")
-    return _Chart(svg, _quality_numbers(raw, valid, rejected_total, (category == "raw").any()))
+    figure = _figure(
+        120 + 26 * len(labels), margin={"l": 220, "r": 40, "t": 20, "b": 50}, showlegend=False
+    )
+    figure.add_bar(
+        y=labels,
+        x=values,
+        orientation="h",
+        marker_color=[GREEN] + [RED] * len(reasons),
+        text=[f"{_fmt_int(v)} ({_fmt_pct(v / base, 2)})" for v in values],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="%{y}: %{x:,} rows<extra></extra>",
+    )
+    figure.update_yaxes(autorange="reversed")
+    figure.update_xaxes(title_text="Rows")
+    return _Chart(figure, _quality_numbers(raw, valid, rejected_total, (category == "raw").any()))
 
 
 def _quality_numbers(raw: float, valid: float, rejected: float, has_raw: bool) -> str:
@@ -1134,99 +1190,143 @@ class _Spec:
     build: Callable[[_Context], _Chart]
 
 
-def _specs(currency: str) -> dict[str, _Spec]:
-    return {
-        "transactions-over-time": _Spec(
-            "Transactions over time",
-            "Monthly transaction and distinct-customer counts (top) and net revenue (bottom). "
-            "Seasonality and growth here are what the forecast has to extrapolate.",
-            _chart_transactions,
-        ),
-        "order-values": _Spec(
-            "Order values",
-            f"Histogram of net order value in {currency}. A long right tail means a few large "
-            "orders carry much of the revenue.",
-            _chart_order_values,
-        ),
-        "cohorts": _Spec(
-            "Cohort activity",
-            "Each row is the cohort of customers whose first purchase fell in that month; each "
-            "cell the share of them who bought again N months later (hover a cell for counts). "
-            "Month 0 is 100% by definition, so the colour scale tops out at the highest later "
-            "share to keep repeat behaviour visible.",
-            _chart_cohorts,
-        ),
-        "forecast-distribution": _Spec(
-            "Forecast distribution",
-            f"Number of customers per band of expected spend ({currency}) over the forecast "
-            "horizon; dashed lines mark the mean and median.",
-            _chart_forecast_distribution,
-        ),
-        "forecast-intervals": _Spec(
-            "Top customers: forecast intervals",
-            "The customers with the highest expected spend. Bars span the p10 to p90 spend "
-            "quantiles (80% interval), the dark tick is the median and the dot the expected "
-            "value; the right column is the probability of any purchase in the horizon.",
-            _chart_forecast_intervals,
-        ),
-        "decile-calibration": _Spec(
-            "Decile calibration (backtest)",
-            "Customers are ranked by forecast and split into ten equal groups; per group the "
-            "mean forecast is compared with the mean spend actually observed. Well calibrated "
-            "models have bars of equal height, and steeply falling bars mean good ranking.",
-            _chart_decile_calibration,
-        ),
-        "interval-coverage": _Spec(
-            "Quantile calibration (backtest)",
-            "For each predicted spend quantile, the share of customers whose actual spend fell "
-            "strictly below it and at or below it. Many customers spend exactly 0, so the two "
-            "differ; a quantile is calibrated when its target level lies between them (green).",
-            _chart_interval_coverage,
-        ),
-        "baselines-vs-model": _Spec(
-            "Model versus baselines (backtest)",
-            "Backtest metrics of the LightGBM model against the BTYD and naive baselines on the "
-            "same customers and horizon; total error is summed forecast minus summed actual. "
-            "Models whose backtest did not run are listed in the table only.",
-            _chart_baselines,
-        ),
-        "purchase-reliability": _Spec(
-            "Purchase probability: predicted against observed (backtest)",
-            "Customers binned by their predicted probability of buying in the horizon "
-            "(rpt_backtest_reliability, ten bins of 0.1); each dot is a bin's mean prediction "
-            "against the share that actually bought, sized by its customers. A calibrated "
-            "probability keeps to the dashed diagonal; the Brier score (lower is better) "
-            "sums up both calibration and sharpness.",
-            _chart_reliability,
-        ),
-        "accuracy-over-time": _Spec(
-            "Forecast accuracy over time (production runs)",
-            "Every scoring run whose horizon has passed, judged against what its customers "
-            "then spent (rpt_forecast_accuracy_over_time). Top: for each quantile, a bar from "
-            "the share of customers below it to the share at or below it (many spend exactly "
-            "0, so the two differ); the quantile is honest in a run when its dashed level "
-            "crosses its bar. Bottom: each run's total forecast beside the total actually spent.",
-            _chart_accuracy_over_time,
-        ),
-        "feature-importance": _Spec(
-            "Feature importance",
-            f"Top {TOP_FEATURES} features of the purchase-probability booster by share of total "
-            "split gain: how much each feature reduced the training loss.",
-            _chart_feature_importance,
-        ),
-        "data-quality": _Spec(
-            "Data quality",
-            "Input transaction rows that passed validation and those rejected, by reason, with "
-            "the share of all raw rows.",
-            _chart_data_quality,
-        ),
-    }
+SPECS: dict[str, _Spec] = {
+    "transactions-over-time": _Spec(
+        "Transactions over time",
+        "Monthly transactions and distinct customers (top) and net revenue (bottom). A month "
+        "the data covers only in part is shaded, hatched and labelled: its dip is the data's "
+        "edge, not a collapse. Seasonality and growth here are what the forecast extrapolates.",
+        _chart_transactions,
+    ),
+    "order-values": _Spec(
+        "Order values",
+        "Purchases per band of net order value. The hatched bar set apart on the right is "
+        "open-ended: every order above the 99th percentile, however large, so its height is "
+        "not comparable with the bands beside it.",
+        _chart_order_values,
+    ),
+    "cohorts": _Spec(
+        "Cohort activity",
+        "Each row is the cohort of customers whose first purchase fell in that month; each cell "
+        "the share of them who bought again N months later (hover for counts). Month 0 is 100% "
+        "by definition, so the colour scale tops out at the highest later share.",
+        _chart_cohorts,
+    ),
+    "forecast-distribution": _Spec(
+        "Forecast distribution",
+        "Customers per band of expected spend over the horizon; dashed lines mark the mean and "
+        "the median. The hatched bar set apart on the right is open-ended (above the 99th "
+        "percentile).",
+        _chart_forecast_distribution,
+    ),
+    "forecast-intervals": _Spec(
+        "Top customers: forecast intervals",
+        "The customers with the highest expected spend. Bars span the p10 to p90 spend "
+        "quantiles (an 80% interval), the dark tick is the median and the dot the expected "
+        "value; P(buy) is the probability of any purchase in the horizon.",
+        _chart_forecast_intervals,
+    ),
+    "total-forecast": _Spec(
+        "The total forecast, with its uncertainty",
+        "The total expected spend of all customers (black line). Blue: the interval the "
+        "customers' own forecasts imply if each buys, or not, independently of the others; it "
+        "narrows as customers are added. It leaves out whatever moves everyone at once (a "
+        "season, a price change, a recession): orange shows a move as large as the backtest's "
+        "total error, a measure of how far a whole window has moved before.",
+        _chart_total_forecast,
+    ),
+    "purchase-probability-matrix": _Spec(
+        "Purchase probability by frequency and recency",
+        "Mean forecast probability of buying in the horizon for the customers in each cell, by "
+        "how many distinct days they have bought on (rows) and how long ago they last bought "
+        "(columns); hover for the number of customers. BTYD's probability-alive matrix, read "
+        "off this model: frequent, recent buyers (top left) are the likeliest to buy, and the "
+        "chance fades to the right as their last purchase recedes.",
+        _chart_purchase_matrix,
+    ),
+    "decile-calibration": _Spec(
+        "Decile calibration",
+        "Backtest customers ranked by each model's forecast and split into ten equal groups; per "
+        "group the mean forecast beside the mean spend actually observed. Each panel has its own "
+        "scale. Calibrated models have bars of equal height; steeply falling bars mean good "
+        "ranking.",
+        _chart_decile_calibration,
+    ),
+    "cumulative-gain": _Spec(
+        "Cumulative gain",
+        "Customers ranked by each model's forecast, highest first: the share of all actual "
+        "spend made by the top x% of them. The higher the curve, the better a campaign aimed "
+        "at the top of the list; ranking at random follows the diagonal.",
+        _chart_cumulative_gain,
+    ),
+    "interval-coverage": _Spec(
+        "Quantile calibration",
+        "For each predicted spend quantile and model, a bar from the share of customers whose "
+        "actual spend fell strictly below it to the share at or below it (many spend exactly 0, "
+        "so the two differ). A quantile is calibrated when its level (black tick) lies on its "
+        "bar. Each model's quantiles come from its own predictive distribution.",
+        _chart_interval_coverage,
+    ),
+    "purchase-reliability": _Spec(
+        "Purchase probability: predicted against observed",
+        "Customers binned by their predicted probability of buying in the horizon (ten bins of "
+        "0.1); each dot is a bin's mean prediction against the share that actually bought, "
+        "sized by its customers. A calibrated probability keeps to the dashed diagonal; the "
+        "Brier score (lower is better) sums up calibration and sharpness.",
+        _chart_reliability,
+    ),
+    "buyers-by-frequency": _Spec(
+        "Expected against actual buyers by purchase frequency",
+        "Backtest customers grouped by how many distinct days they had bought on; per group "
+        "how many bought in the horizon (black) and how many each model expected (the sum of "
+        "its purchase probabilities). A model that is right for one-time buyers and regulars "
+        "alike matches the black bar in every group.",
+        _chart_buyers_by_frequency,
+    ),
+    "baselines-vs-model": _Spec(
+        "Model against baselines",
+        "Backtest metrics of this model against BTYD (BG/NBD + Gamma-Gamma) and the naive "
+        "past rate on the same customers and horizon; total error is summed forecast minus "
+        "summed actual. Every metric is in the table below.",
+        _chart_baselines,
+    ),
+    "accuracy-over-time": _Spec(
+        "Forecast accuracy over time",
+        "Every scoring run whose horizon has passed, judged against what its customers then "
+        "spent (rpt_forecast_accuracy_over_time). Top: for each quantile, a bar from the share "
+        "of customers below it to the share at or below it; the quantile was honest in a run "
+        "when its dotted level crosses its bar. Bottom: each run's total forecast beside the "
+        "total actually spent.",
+        _chart_accuracy_over_time,
+    ),
+    "feature-importance": _Spec(
+        "What drives the forecasts",
+        f"The top {TOP_FEATURES} features of the purchase-probability booster: how far each "
+        "moves today's forecasts on average (blue: the mean absolute LightGBM contribution, "
+        "in log-odds of a purchase, over a sample of the customers scored; each customer's own "
+        "top three drivers are in customer_prediction_drivers) and its share of the split "
+        "gain in training (orange).",
+        _chart_feature_importance,
+    ),
+    "data-quality": _Spec(
+        "Data quality",
+        "Input transaction rows that passed validation and those rejected, by reason, with "
+        "the share of all raw rows.",
+        _chart_data_quality,
+    ),
+}
 
 
-def _figure(chart_id: str, spec: _Spec, ctx: _Context) -> str:
+def _figure_html(chart_id: str, spec: _Spec, ctx: _Context) -> str:
     try:
         chart = spec.build(ctx)
-        body = chart.svg + chart.extra_html
+        # "</" never closes the script element early, whatever a label holds.
+        data = chart.figure.to_json().replace("</", "<\\/")
+        body = (
+            f'<div class="plot" id="plot-{chart_id}"></div>'
+            f'<script type="application/json" class="figure" data-target="plot-{chart_id}">'
+            f"{data}</script>{chart.extra_html}"
+        )
     except _Unavailable as unavailable:
         body = f'<p class="no-data">{_esc(unavailable)}</p>'
     return (
@@ -1239,10 +1339,9 @@ def _summary_cards(ctx: _Context) -> str:
     summary = _summary_row(ctx)
     if summary is None:
         return '<p class="no-data">No data: table rpt_prediction_summary is missing or empty</p>'
-    money = f" {ctx.currency}"
     cards = [
         ("Customers scored", _fmt_int(summary.get("customers"))),
-        ("Total expected spend", _fmt_amount(summary.get("total_expected_spend")) + money),
+        (ctx.amount("Total expected spend"), _fmt_amount(summary.get("total_expected_spend"))),
         (
             "Mean / median per customer",
             f"{_fmt_amount(summary.get('mean_expected_spend'))} / "
@@ -1264,31 +1363,56 @@ def _summary_cards(ctx: _Context) -> str:
     return f'<div class="cards">{items}</div>{_backtest_banner(ctx)}'
 
 
+BANNER_METRICS = (
+    ("normalized_gini", "Gini", "higher is better", _fmt_value),
+    ("total_error_pct", "total error", "0 is best", lambda v: f"{float(v):+.1f}%"),
+    ("mae_p50", "MAE of the median", "lower is better", _fmt_value),
+    ("mean_pinball_loss", "mean pinball loss", "lower is better", _fmt_value),
+    ("brier_prob_purchase", "Brier", "lower is better", _fmt_value),
+)
+
+
 def _backtest_banner(ctx: _Context) -> str:
+    """The model beside BTYD and the naive rate on the same backtest customers."""
     try:
         metrics = _backtest_metrics(ctx, required=False)
     except _Unavailable as unavailable:
         return f'<p class="no-data">{_esc(unavailable)}</p>'
     if metrics is None:
         return ""
-    lightgbm = metrics[metrics["model"].astype(str) == "lightgbm"]
-    if lightgbm.empty:
-        return ""
-    row = lightgbm.iloc[0]
-    facts = [f"as of {_fmt_date(row.get('backtest_as_of_date'))}"]
-    for key, label in (("normalized_gini", "normalized Gini"), ("spearman", "Spearman")):
-        if not _is_missing(row.get(key)):
-            facts.append(f"{label} {_fmt_value(row.get(key))}")
-    if not _is_missing(row.get("total_error_pct")):
-        facts.append(f"total error {float(row.get('total_error_pct')):.1f}%")
-    return f'<p class="banner">Backtest of the LightGBM model: {_esc(", ".join(facts))}.</p>'
+    models = _ordered_models(metrics["model"].astype(str))
+    rows = metrics.set_index(metrics["model"].astype(str))
+    shown = [m for m in BANNER_METRICS if m[0] in rows.columns]
+    head = "".join(
+        f"<th>{_esc(label)}<br><small>{_esc(better)}</small></th>" for _, label, better, _ in shown
+    )
+    body = "".join(
+        f"<tr><th>{_esc(_model_name(model))}</th>"
+        + "".join(
+            f"<td>{_esc('–' if _is_missing(rows.at[model, key]) else fmt(rows.at[model, key]))}"
+            "</td>"
+            for key, _, _, fmt in shown
+        )
+        + "</tr>"
+        for model in models
+    )
+    first = rows.iloc[0]
+    facts = (
+        f"Backtest at {_fmt_date(first.get('backtest_as_of_date'))}, the same "
+        f"{_fmt_int(first.get('customers'))} customers and {_fmt_int(first.get('horizon_days'))}"
+        "-day horizon for every model"
+    )
+    return (
+        f'<div class="banner"><p>{_esc(facts)}:</p><table class="metrics banner-table">'
+        f"<thead><tr><th>model</th>{head}</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 STYLE = """
 :root{color-scheme:light}
 body{margin:0;background:#f4f5f7;color:#1f2328;font:15px/1.45 system-ui,-apple-system,
 "Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-main{max-width:900px;margin:0 auto;padding:24px 20px 60px}
+main{max-width:980px;margin:0 auto;padding:24px 20px 60px}
 h1{font-size:28px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 10px}
 h3{font-size:17px;margin:0 0 8px}
 .meta{color:#57606a;margin:0 0 18px}
@@ -1298,15 +1422,12 @@ nav{font-size:13px;margin:0 0 18px}nav a{color:#3b6fb6;margin-right:12px;white-s
 .card .k{font-size:12px;color:#57606a}.card .v{font-size:18px;font-weight:600;
 overflow-wrap:anywhere}
 .banner{background:#eef4fb;border-left:4px solid #3b6fb6;padding:8px 12px;margin:14px 0 0}
+.banner p{margin:0}
 figure.chart{background:#fff;border:1px solid #d8dee4;border-radius:8px;margin:0 0 18px;
 padding:16px 18px 12px}
-figure.chart svg{display:block;width:100%;height:auto;font-family:inherit}
 figcaption{font-size:13px;color:#57606a;margin-top:8px}
 .no-data{background:#fff5e0;border:1px solid #e3b341;border-radius:6px;padding:14px 16px;
 font-weight:600;color:#7a4d00;margin:10px 0}
-text.tick{font-size:11px;fill:#57606a}text.axis-label{font-size:12.5px;fill:#1f2328}
-text.legend{font-size:12px;fill:#1f2328}text.value{font-size:11px;fill:#1f2328}
-text.panel-title{font-size:13.5px;font-weight:600;fill:#1f2328}text.cell{font-size:10px}
 table.metrics{border-collapse:collapse;font-size:12.5px;margin-top:12px;width:100%}
 table.metrics caption{text-align:left;font-weight:600;margin-bottom:4px}
 table.metrics th,table.metrics td{border-bottom:1px solid #e3e3e3;padding:3px 8px;
@@ -1316,41 +1437,52 @@ table.quality{width:auto}
 @media (max-width:700px){.cards{grid-template-columns:repeat(2,1fr)}}
 """
 
-SECTIONS = (
-    ("Data", CHARTS[:3]),
-    ("Forecast", CHARTS[3:5]),
-    ("Backtest", CHARTS[5:9]),
-    ("Production forecasts", CHARTS[9:10]),
-    ("Model", CHARTS[10:11]),
-    ("Data quality", CHARTS[11:]),
-)
+# Draws every figure once plotly.js has loaded; document.body.dataset.charts says when
+# all are drawn (the tests wait for it).
+DRAW = """
+Promise.all(Array.from(document.querySelectorAll('script.figure'), function (spec) {
+  var figure = JSON.parse(spec.textContent);
+  return Plotly.newPlot(spec.dataset.target, figure.data, figure.layout, CONFIG);
+})).then(function (drawn) { document.body.dataset.charts = String(drawn.length); });
+"""
+
+
+@cache
+def _plotly_js() -> str:
+    return get_plotlyjs()
 
 
 def render_report(
     tables: Mapping[str, pd.DataFrame],
     *,
     title: str = "Customer value forecast",
-    currency: str = "currency units",
+    currency: str | None = None,
     generated_at: datetime | None = None,
 ) -> str:
-    """The whole report as one HTML document; tables are keyed by rpt_* model name."""
-    ctx = _Context(tables, currency)
-    specs = _specs(currency)
+    """The whole report as one HTML document; tables are keyed by rpt_* model name.
+
+    currency labels amounts (e.g. "EUR"); without it amounts carry no unit.
+    """
+    ctx = _Context(tables, currency or None)
     stamp = (generated_at or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M %Z").strip()
-    nav = " ".join(f'<a href="#chart-{c}">{_esc(specs[c].title)}</a>' for c in CHARTS)
+    nav = " ".join(f'<a href="#chart-{c}">{_esc(SPECS[c].title)}</a>' for c in CHARTS)
     sections = "".join(
         f"<section><h2>{_esc(heading)}</h2>"
-        + "".join(_figure(chart_id, specs[chart_id], ctx) for chart_id in chart_ids)
+        + "".join(_figure_html(chart_id, SPECS[chart_id], ctx) for chart_id in chart_ids)
         + "</section>"
         for heading, chart_ids in SECTIONS
     )
+    units = f" · amounts in {_esc(currency)}" if currency else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_esc(title)}</title><style>{STYLE}</style></head><body><main>"
-        f'<h1>{_esc(title)}</h1><p class="meta">Generated {_esc(stamp)} · amounts in '
-        f"{_esc(currency)}</p><nav>{nav}</nav>{_summary_cards(ctx)}{sections}"
-        "</main></body></html>\n"
+        f'<h1>{_esc(title)}</h1><p class="meta">Generated {_esc(stamp)}{units}</p>'
+        f"<nav>{nav}</nav>{_summary_cards(ctx)}{sections}</main>"
+        f"<script>{_plotly_js()}</script>"
+        f"<script>var CONFIG = {json.dumps(PLOT_CONFIG)};{DRAW}</script>"
+        "</body></html>\n"
     )
 
 

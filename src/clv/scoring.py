@@ -21,6 +21,7 @@ import pyarrow as pa
 from clv import distribution
 from clv.btyd import BtydModel
 from clv.btyd_fits import model_from_row
+from clv.engine import first_row, to_pandas, where_equals
 from clv.features import (
     btyd_forecasts,
     buyer_spend_base,
@@ -110,6 +111,14 @@ class ScoringModel:
         return [column for column, _ in self.quantiles]
 
 
+def model_that_scored(predictions: Any, registry: Any, btyd_fits: Any) -> ScoringModel:
+    """The version that scored customer_predictions (relations on either engine), so that
+    what is computed from it describes those very forecasts."""
+    (version,) = first_row(predictions, "max(model_version)")
+    rows = to_pandas(where_equals(registry, "model_version", version))
+    return ScoringModel.from_registry(rows, to_pandas(btyd_fits), version)
+
+
 def predictions_schema(model: ScoringModel) -> pa.Schema:
     return pa.schema(
         [
@@ -125,12 +134,19 @@ def predictions_schema(model: ScoringModel) -> pa.Schema:
     )
 
 
-def _inputs(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    """(BTYD's forecasts over the horizon, the booster's P(purchase)) for a batch."""
+def booster_inputs(
+    model: ScoringModel, features: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(BTYD's forecasts over the horizon, the booster's input matrix) for a batch."""
     require_columns(features, KEY_COLUMNS, "the scoring features")
     window_days = features["horizon_days"].to_numpy(dtype=float)
     base = btyd_forecasts(model.btyd, features, window_days)
-    matrix = model_matrix(features, base, window_days)[model.feature_names]
+    return base, model_matrix(features, base, window_days)[model.feature_names]
+
+
+def _inputs(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(BTYD's forecasts over the horizon, the booster's P(purchase)) for a batch."""
+    base, matrix = booster_inputs(model, features)
     return base, purchase_probability(base, model.prob_purchase.predict(matrix, raw_score=True))
 
 
@@ -167,6 +183,54 @@ def spend_totals(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> Spen
     return totals
 
 
+def forecast_distribution(
+    model: ScoringModel, features: pd.DataFrame
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """(BTYD's forecasts, P(purchase), and BTYD's mean and variance of spend given a
+    purchase) for a batch: the forecast's distribution before the level."""
+    base, prob = _inputs(model, features)
+    _, variance = spend_given_purchase(
+        model.btyd, features, features["horizon_days"].to_numpy(dtype=float)
+    )
+    return base, prob, buyer_spend_base(base), variance
+
+
+@dataclass
+class TotalMoments:
+    """The number of customers, and the mean and variance of their total spend."""
+
+    customers: int = 0
+    mean: float = 0.0
+    variance: float = 0.0
+
+    def add(self, other: TotalMoments) -> TotalMoments:
+        return TotalMoments(
+            self.customers + other.customers,
+            self.mean + other.mean,
+            self.variance + other.variance,
+        )
+
+
+def total_moments(
+    model: ScoringModel, batches: Iterable[pa.RecordBatch], level: float
+) -> TotalMoments:
+    """The total's mean and variance over every customer scored, taken to buy (or not)
+    independently of one another: the sums of each one's mean and variance of spend."""
+    total = TotalMoments()
+    for batch in batches:
+        if batch.num_rows:
+            _, prob, given_purchase, variance = forecast_distribution(model, batch.to_pandas())
+            mean, spread = given_purchase * level, variance * level**2
+            total = total.add(
+                TotalMoments(
+                    batch.num_rows,
+                    float((prob * mean).sum()),
+                    float(distribution.spend_variance(prob, mean, spread).sum()),
+                )
+            )
+    return total
+
+
 def score_frame(
     model: ScoringModel,
     features: pd.DataFrame,
@@ -181,14 +245,10 @@ def score_frame(
     with 1 - P(purchase), else log-normal with BTYD's mean and variance of spend given a
     purchase (clv.distribution).
     """
-    base, prob = _inputs(model, features)
-    given_purchase = buyer_spend_base(base)
+    base, prob, given_purchase, variance = forecast_distribution(model, features)
     spend = prob * given_purchase
     if level is None:
         level = SpendTotals().add(base, spend).level
-    _, variance = spend_given_purchase(
-        model.btyd, features, features["horizon_days"].to_numpy(dtype=float)
-    )
     # Read at calibrated levels, which are in order, so the quantiles never cross.
     quantiles = distribution.quantiles(
         prob, given_purchase, variance, tuple(read for _, read in model.quantiles)
@@ -247,6 +307,49 @@ def score_reader(
     )
 
 
+def on_workers(model: ScoringModel, features: Any) -> Callable[[], ScoringModel]:
+    """How a Spark task reaches the model: a broadcast, so the booster text travels once
+    and is parsed once per worker."""
+    try:
+        shared = features.sparkSession.sparkContext.broadcast(model)
+    except Exception:  # Spark Connect has no SparkContext: the model travels with each task
+        return lambda: model
+    return lambda: shared.value
+
+
+def spark_level(worker_model: Callable[[], ScoringModel], features: Any) -> float:
+    """The level (see spend_totals) in a distributed pass: one row per partition reaches
+    the driver."""
+
+    def partition_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        totals = spend_totals(worker_model(), batches)
+        yield pa.RecordBatch.from_pydict({"btyd": [totals.btyd], "model": [totals.model]})
+
+    sums = features.mapInArrow(partition_sums, "btyd double, model double")
+    btyd, unlevelled = sums.groupBy().sum("btyd", "model").collect()[0]
+    return SpendTotals(btyd or 0.0, unlevelled or 0.0).level
+
+
+def total_moments_spark(model: ScoringModel, features: Any) -> TotalMoments:
+    """total_moments where the features are: two distributed passes, as in score_spark."""
+    worker_model = on_workers(model, features)
+    level = spark_level(worker_model, features)
+
+    def partition_moments(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        moments = total_moments(worker_model(), batches, level)
+        yield pa.RecordBatch.from_pydict(
+            {
+                "customers": [moments.customers],
+                "mean": [moments.mean],
+                "variance": [moments.variance],
+            }
+        )
+
+    sums = features.mapInArrow(partition_moments, "customers long, mean double, variance double")
+    customers, mean, variance = sums.groupBy().sum("customers", "mean", "variance").collect()[0]
+    return TotalMoments(int(customers or 0), mean or 0.0, variance or 0.0)
+
+
 def score_spark(model: ScoringModel, features: Any, scored_at: dt.datetime) -> Any:
     """Forecasts as a Spark DataFrame, scored where the features are.
 
@@ -259,22 +362,9 @@ def score_spark(model: ScoringModel, features: Any, scored_at: dt.datetime) -> A
     from pyspark.sql.pandas.types import from_arrow_schema
 
     schema = predictions_schema(model)
-    try:
-        shared = features.sparkSession.sparkContext.broadcast(model)
-    except Exception:  # Spark Connect has no SparkContext: the model travels with each task
-        shared = None
+    worker_model = on_workers(model, features)
 
-    def worker_model() -> ScoringModel:
-        return model if shared is None else shared.value
-
-    def partition_sums(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        totals = spend_totals(worker_model(), batches)
-        yield pa.RecordBatch.from_pydict({"btyd": [totals.btyd], "model": [totals.model]})
-
-    # A first distributed pass for the level: one row per partition reaches the driver.
-    sums = features.mapInArrow(partition_sums, "btyd double, model double")
-    btyd, unlevelled = sums.groupBy().sum("btyd", "model").collect()[0]
-    level = SpendTotals(btyd or 0.0, unlevelled or 0.0).level
+    level = spark_level(worker_model, features)
 
     def score_partition(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:

@@ -155,6 +155,8 @@ RULES: dict[str, Rule] = {
     "max_training_rows": whole_number(0),
     "model_version": text_or_none,
     "report_top_customers": whole_number(1),
+    "prediction_drivers": boolean,
+    "currency": text_or_none,
 }
 
 FLAGS = {"as_of_date": "--as-of", "horizon_days": "--horizon-days"}

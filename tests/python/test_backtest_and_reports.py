@@ -7,13 +7,20 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import duckdb
+import numpy as np
+import pandas as pd
 import pytest
+from browser import assert_draws_data, open_report
 from conftest import PROJECT_DIR, dbt_runner
 
+from clv.features import purchase_probability
 from clv.generate import generate_transactions, write_transactions
-from clv.report import CHARTS
+from clv.report import CHARTS, SECTIONS
+from clv.scoring import ScoringModel, booster_inputs
 
 SAMPLE = PROJECT_DIR / "sample_data" / "transactions.csv"
+[BACKTEST_CHARTS] = [charts for heading, charts in SECTIONS if heading.startswith("Backtest")]
 
 
 def project_files() -> dict[str, float]:
@@ -152,6 +159,43 @@ def test_report_tables_are_filled_and_consistent(sample_build) -> None:
     assert result.query("select count(*) from rpt_cohorts")[0][0] > 12
 
 
+def test_each_customers_drivers_add_up_to_its_forecast(sample_build) -> None:
+    result, _ = sample_build
+    with duckdb.connect(str(result.database), read_only=True) as connection:
+
+        def read(sql: str) -> pd.DataFrame:
+            return connection.sql(sql).df()
+
+        drivers = read("select * from customer_prediction_drivers order by customer_id, rank")
+        forecasts = read("select * from customer_predictions order by customer_id")
+        features = read("select * from int_customer_features_as_of_date order by customer_id")
+        model = ScoringModel.from_registry(
+            read("select * from model_registry"),
+            read("select * from btyd_fits"),
+            forecasts["model_version"].iloc[0],
+        )
+    assert (drivers["model_version"] == model.model_version).all()
+    base, matrix = booster_inputs(model, features)
+    raw = model.prob_purchase.predict(matrix, raw_score=True)
+    [bias] = set(model.prob_purchase.predict(matrix, pred_contrib=True)[:, -1])
+    sums = drivers.groupby("customer_id")["contribution"].sum()
+    assert list(sums.index) == list(forecasts["customer_id"])
+    np.testing.assert_allclose(sums.to_numpy() + bias, raw, rtol=0, atol=1e-6)
+    # ... and so, on BTYD's log-odds, to the prob_purchase the customer was given.
+    np.testing.assert_allclose(
+        purchase_probability(base, sums.to_numpy() + bias), forecasts["prob_purchase"], rtol=1e-6
+    )
+
+
+def test_the_drivers_can_be_turned_off(tmp_path) -> None:
+    listed = dbt_runner(tmp_path)(
+        "ls", "--resource-type", "model", variables={"prediction_drivers": False}
+    )
+    assert listed.returncode == 0, listed.output
+    assert "clv.customer_predictions" in listed.output
+    assert "customer_prediction_drivers" not in listed.output
+
+
 def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> None:
     end = dt.date(2025, 12, 31)
     path = tmp_path / "short.csv"
@@ -171,9 +215,16 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
     assert result.query("select count(*) from customer_predictions")[0][0] > 0
     for table in ("rpt_backtest_deciles", "rpt_backtest_reliability"):
         assert result.query(f"select distinct status from {table}") == [("insufficient_history",)]
-    [(report,)] = result.query("select html from rpt_html_report")
-    assert "No backtest" in report
-    assert "too short for an out-of-time backtest" in report
+    page = open_report(report_file(result, tmp_path), tmp_path / "screenshots")
+    assert page.errors == []
+    for chart in page.charts.values():
+        if chart.id in BACKTEST_CHARTS:
+            assert "No backtest" in chart.text and "too short for an out-of-time" in chart.text
+            assert chart.points == 0
+        elif chart.id == "feature-importance":  # 100 days teach the booster nothing
+            assert "No splits" in chart.text and chart.points == 0
+        elif chart.id != "accuracy-over-time":
+            assert_draws_data(chart)
 
 
 def chromium_dom(url: str, profile: Path) -> str:
@@ -201,12 +252,13 @@ def chromium_dom(url: str, profile: Path) -> str:
 
 def test_html_report_renders_every_chart_in_chromium(sample_build, tmp_path) -> None:
     result, folder = sample_build
-    report = report_file(result, tmp_path)
-    dom = chromium_dom(report.as_uri(), tmp_path / "profile")
-    for chart in CHARTS:
-        assert f'id="chart-{chart}"' in dom, chart
-    assert "No data" not in dom
-    assert "No backtest" not in dom
+    page = open_report(report_file(result, tmp_path), tmp_path / "screenshots")
+    assert list(page.charts) == list(CHARTS) and page.errors == []
+    for chart in page.charts.values():
+        if chart.id == "accuracy-over-time":  # one run, whose horizon has not passed
+            assert "Not yet: 0 scoring run(s)" in chart.text
+        else:
+            assert_draws_data(chart)
 
 
 def test_docs_site_shows_the_lineage_to_customer_predictions(sample_build, tmp_path) -> None:

@@ -37,8 +37,11 @@ def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
 
     summary = json.loads((output / "run.json").read_text())
     assert summary["status"] == "complete"
-    for name in ("predictions.parquet", "predictions.csv", "report.html"):
+    for name in ("predictions.parquet", "predictions.csv", "drivers.parquet", "report.html"):
         assert (output / name).stat().st_size > 0, name
+    drivers = pd.read_parquet(output / "drivers.parquet")
+    assert len(drivers) == 4 * summary["customers"]
+    assert set(drivers["model_version"]) == {summary["model_version"]}
     assert (output / "reports" / "rpt_backtest_metrics.parquet").exists()
     boosters = output / "models" / summary["model_version"]
     assert (boosters / "prob_purchase.txt").exists()

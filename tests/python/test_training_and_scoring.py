@@ -12,9 +12,18 @@ from scipy import stats
 
 from clv import distribution
 from clv.btyd_fits import fit_at, fit_per_cutoff, fits_table, model_from_row, models_by_cutoff
+from clv.drivers import DRIVERS_SCHEMA, OTHER_FEATURES, drivers_reader, top_drivers
 from clv.features import SQL_FEATURES, btyd_forecasts, buyer_spend_base
 from clv.registry import new_model_version, registry_rows, write_model_files
-from clv.scoring import ScoringModel, score_frame, score_reader
+from clv.scoring import (
+    ScoringModel,
+    booster_inputs,
+    forecast_distribution,
+    score_frame,
+    score_reader,
+    spend_totals,
+    total_moments,
+)
 from clv.training import (
     TrainingConfig,
     prepare_examples,
@@ -361,3 +370,59 @@ def test_one_fit_per_date_serves_every_purpose_there_and_round_trips_exactly() -
     assert (table["bgnbd_log_likelihood"] < 0).all()
     for row in table.itertuples():
         assert model_from_row(row.method, row.parameters) == fits[row.cutoff_date].model
+
+
+def test_drivers_add_up_to_the_raw_score_and_are_the_largest(trained) -> None:
+    _, model = trained
+    features = scoring_features(300)
+    drivers = top_drivers(model, features)
+    assert list(drivers["rank"][:4]) == [1, 2, 3, 4] and len(drivers) == 4 * len(features)
+    assert (drivers.loc[drivers["rank"] == 4, "feature"] == OTHER_FEATURES).all()
+    assert drivers.loc[drivers["rank"] == 4, "feature_value"].isna().all()
+
+    # Checked against LightGBM's own raw score, computed apart from the drivers.
+    _, matrix = booster_inputs(model, features)
+    raw = model.prob_purchase.predict(matrix, raw_score=True)
+    contrib = model.prob_purchase.predict(matrix, pred_contrib=True)
+    [bias] = set(contrib[:, -1])  # one bias, shared by every customer
+    sums = drivers.groupby("customer_id", sort=False)["contribution"].sum().to_numpy()
+    np.testing.assert_allclose(sums + bias, raw, rtol=0, atol=1e-6)
+    assert np.abs(raw - bias).max() > 0.05  # the customers' scores really differ
+
+    top = drivers[drivers["rank"] <= 3]
+    sizes = np.sort(np.abs(contrib[:, :-1]), axis=1)[:, ::-1][:, :3].ravel()
+    np.testing.assert_array_equal(np.abs(top["contribution"].to_numpy()), sizes)
+    index = [model.feature_names.index(name) for name in top["feature"]]
+    np.testing.assert_array_equal(
+        top["feature_value"].to_numpy(), matrix.to_numpy("float32")[np.repeat(range(300), 3), index]
+    )
+    # The streamed table equals the table at once.
+    batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
+    streamed = drivers_reader(
+        model, lambda: pa.RecordBatchReader.from_batches(batches[0].schema, batches)
+    ).read_all()
+    pd.testing.assert_frame_equal(
+        streamed.to_pandas(), pa.Table.from_pandas(drivers, DRIVERS_SCHEMA).to_pandas()
+    )
+
+
+def test_the_total_interval_matches_simulated_totals(trained) -> None:
+    _, model = trained
+    features = scoring_features(300)
+    batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
+    level = spend_totals(model, batches).level
+    moments = total_moments(model, batches, level)
+    forecast = score_frame(model, features, dt.datetime(2025, 7, 1))
+    assert moments.customers == 300
+    assert moments.mean == pytest.approx(forecast["expected_spend"].sum(), rel=1e-12)
+
+    # Each customer buys or not on his own, then spends a log-normal amount: the totals'
+    # spread over many simulated windows is the interval's.
+    _, prob, given, variance = forecast_distribution(model, features)
+    mu, sigma = distribution.log_normal_parameters(given * level, variance * level**2)
+    rng = np.random.default_rng(3)
+    draws = 20_000
+    buys = rng.random((draws, 300)) < prob
+    totals = (buys * np.exp(mu + sigma * rng.standard_normal((draws, 300)))).sum(axis=1)
+    assert totals.mean() == pytest.approx(moments.mean, rel=0.01)
+    assert totals.std() == pytest.approx(moments.variance**0.5, rel=0.03)

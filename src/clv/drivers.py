@@ -1,0 +1,111 @@
+"""Why a forecast is what it is: LightGBM's own per-feature contributions (pred_contrib).
+
+The booster adjusts BTYD's purchase log-odds. pred_contrib (TreeSHAP) splits each
+customer's adjustment, the booster's raw score, exactly into one contribution per
+feature plus a bias that every customer shares. Expected spend is P(purchase) times
+BTYD's spend given a purchase, so a feature that raises the log-odds raises the
+customer's expected spend above what BTYD alone would give.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from clv.scoring import ScoringModel, booster_inputs, on_workers
+
+TOP_DRIVERS = 3
+OTHER_FEATURES = "other features"  # the rank TOP_DRIVERS + 1 row: the rest of the score
+
+DRIVERS_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("as_of_date", pa.date32()),
+        ("model_version", pa.string()),
+        ("rank", pa.int32()),
+        ("feature", pa.string()),
+        ("feature_value", pa.float32()),  # as the booster read it
+        ("contribution", pa.float64()),
+    ]
+)
+
+
+def contributions(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """(The booster's input matrix, its contributions: one column per feature, then the bias)."""
+    _, matrix = booster_inputs(model, features)
+    return matrix, model.prob_purchase.predict(matrix, pred_contrib=True)
+
+
+def top_drivers(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:
+    """Each customer's TOP_DRIVERS largest contributions by size, then one row for the rest.
+
+    Ties go to the feature listed first, so the table is the same on every engine. A
+    customer's rows plus the booster's bias add up to the booster's raw score.
+    """
+    matrix, contrib = contributions(model, features)
+    per_feature = contrib[:, :-1]
+    customers, top = len(features), TOP_DRIVERS
+    order = np.argsort(-np.abs(per_feature), axis=1, kind="stable")[:, :top]
+    chosen = np.take_along_axis(per_feature, order, axis=1)
+    rest = per_feature.copy()
+    np.put_along_axis(rest, order, 0.0, axis=1)
+
+    names = np.array(model.feature_names + [OTHER_FEATURES], dtype=object)
+    values = matrix.to_numpy(dtype="float32")
+    as_of_dates = pd.to_datetime(features["as_of_date"]).dt.date.to_numpy()
+    return pd.DataFrame(
+        {
+            "customer_id": np.repeat(features["customer_id"].astype(str).to_numpy(), top + 1),
+            "as_of_date": np.repeat(as_of_dates, top + 1),
+            "model_version": model.model_version,
+            "rank": np.tile(np.arange(1, top + 2, dtype="int32"), customers),
+            "feature": names[np.column_stack([order, np.full(customers, len(names) - 1)]).ravel()],
+            "feature_value": np.column_stack(
+                [np.take_along_axis(values, order, axis=1), np.full(customers, np.nan)]
+            ).ravel(),
+            "contribution": np.column_stack([chosen, rest.sum(axis=1)]).ravel(),
+        }
+    )
+
+
+def driver_batches(
+    model: ScoringModel, batches: Iterable[pa.RecordBatch]
+) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        if batch.num_rows:
+            frame = top_drivers(model, batch.to_pandas())
+            yield pa.RecordBatch.from_pandas(frame, schema=DRIVERS_SCHEMA, preserve_index=False)
+
+
+def drivers_reader(
+    model: ScoringModel, read_features: Callable[[], pa.RecordBatchReader]
+) -> pa.RecordBatchReader:
+    """The drivers table, pulled batch by batch as it is read: memory stays flat."""
+    return pa.RecordBatchReader.from_batches(DRIVERS_SCHEMA, driver_batches(model, read_features()))
+
+
+def drivers_spark(model: ScoringModel, features: Any) -> Any:
+    """The drivers table as a Spark DataFrame, computed where the features are."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    worker_model = on_workers(model, features)
+    return features.mapInArrow(
+        lambda batches: driver_batches(worker_model(), batches), from_arrow_schema(DRIVERS_SCHEMA)
+    )
+
+
+def mean_abs_contributions(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:
+    """Mean absolute contribution of each feature over the customers given."""
+    _, contrib = contributions(model, features)
+    return pd.DataFrame(
+        {
+            "feature": model.feature_names,
+            "mean_abs_contribution": np.abs(contrib[:, :-1]).mean(axis=0)
+            if len(features)
+            else np.nan,
+        }
+    )

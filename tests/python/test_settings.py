@@ -23,6 +23,7 @@ TEXT_VARS = {
     "quantity_column",
     "transaction_id_column",
     "model_version",
+    "currency",
 }
 # A wrong type for each of the other vars, as YAML would hand it over.
 WRONG_TYPES = {
@@ -44,6 +45,7 @@ WRONG_TYPES = {
     "num_threads": -2,
     "max_training_rows": "all",
     "report_top_customers": 0,
+    "prediction_drivers": "sometimes",
 }
 
 

@@ -32,6 +32,14 @@ docs: install
 # own data and unit tests on the bundled sample in a throwaway database.
 test: install lint test-dbt test-python
 
+# dynalite, the DynamoDB-compatible server the publishing tests start (npm registry,
+# Node.js from Debian); without npm those tests skip, except in CI where they fail.
+DYNALITE := tests/dynalite/node_modules/.installed
+$(DYNALITE): tests/dynalite/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/dynalite --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the DynamoDB publishing tests will be skipped"; fi
+
 lint:
 	$(BIN)/ruff check src tests benchmarks python_models
 	$(BIN)/ruff format --check src tests benchmarks python_models
@@ -41,7 +49,7 @@ test-dbt:
 	rm -f data/test.duckdb
 	CLV_DUCKDB_PATH=data/test.duckdb $(DBT) build $(DBT_FLAGS)
 
-test-python:
+test-python: $(DYNALITE)
 	$(BIN)/pytest
 
 # The whole job against its naive floor: SIZE=10m (default), 50m or 100m transactions,

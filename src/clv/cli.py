@@ -7,7 +7,7 @@ import os
 import sys
 from importlib import metadata
 
-from clv import export, generate, run
+from clv import export, generate, publish, run
 
 ENVIRONMENT = """\
 environment variables:
@@ -16,11 +16,12 @@ environment variables:
                    (default 1GB; e.g. 8GB on a large machine)
   CLV_SPARK_MASTER  with --engine spark: where Spark runs (default local[*])
   CLV_SPARK_DIR    with --engine spark: the Spark warehouse and metastore (default data/spark)
-  REDIS_URL        where --publish-redis publishes when it is given no URL
+  REDIS_URL        where --publish-redis and clv publish publish when given no URL
+  AWS_REGION, AWS_PROFILE, AWS_ENDPOINT_URL, ...  dynamodb:// stores: boto3's usual chain
   CLV_DEBUG        set to 1 to see the traceback of an unexpected failure
 
 exit codes: 0 done; 1 the build failed; 2 bad usage or bad input; 3 the outputs are
-complete but publishing failed (see clv run --help)"""
+complete but publishing failed: `clv publish` retries it (see clv run --help)"""
 
 
 # Each subcommand is a module with add_arguments(parser) and run(args) -> exit code.
@@ -28,6 +29,7 @@ SUBCOMMANDS = {
     "generate": (generate, "write synthetic customer transactions (CSV or Parquet)"),
     "run": (run, "run the whole batch job on a transactions file (dbt build + outputs)"),
     "export": (export, "write the output folder of the last run from the warehouse alone"),
+    "publish": (publish, "publish a completed run's forecasts to Redis or DynamoDB, no rebuild"),
 }
 
 

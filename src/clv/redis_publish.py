@@ -60,6 +60,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from clv.progress import Progress
+from clv.publish_outcome import PublishOutcome
 
 log = logging.getLogger(__name__)
 
@@ -427,34 +428,6 @@ def _text(value: str | bytes | None) -> str | None:
 # ---------------------------------------------------------------------------- publish
 
 
-@dataclass
-class _Progress:
-    """What a failure message needs to say what readers still see."""
-
-    version: str
-    previous: str | None = None
-    previous_known: bool = False
-    written: int = 0
-    flipping: bool = False
-
-    def outcome(self) -> str:
-        if self.flipping:
-            return (
-                f"the switch to version {self.version} may or may not have happened: "
-                "check the pointer key once Redis answers again"
-            )
-        if not self.previous_known:
-            return "nothing was switched"
-        if self.previous is None:
-            return "nothing was switched: readers still get no forecasts (none published yet)"
-        return f"nothing was switched: readers still get version {self.previous}"
-
-    def after(self) -> str:
-        if not self.written:
-            return ""
-        return f" after {self.written:,} customers of version {self.version} were written"
-
-
 def publish_predictions(
     client: redis.Redis,
     batches: Iterable[pa.RecordBatch | pa.Table | pd.DataFrame],
@@ -492,7 +465,9 @@ def publish_predictions(
         raise ValueError("there are no prediction rows; refusing to switch readers to nothing")
     columns = _check_columns(first.schema.names)
 
-    progress = _Progress(version)
+    progress = PublishOutcome(
+        version, "customers", "check the pointer key once Redis answers again"
+    )
     try:
         persist = _register(client, prefix, version, progress)
         key_prefix = customer_key(prefix, version, "")
@@ -572,7 +547,7 @@ def _encode_ahead(
             yield ahead.result()
 
 
-def _register(client: redis.Redis, prefix: str, version: str, progress: _Progress) -> bool:
+def _register(client: redis.Redis, prefix: str, version: str, progress: PublishOutcome) -> bool:
     """Record the version before writing (so a crash leaves a findable partial).
 
     Returns True when the version's keyspace may already exist; its keys are then PERSISTed

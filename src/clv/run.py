@@ -5,9 +5,11 @@
 from the warehouse as `clv export` does: predictions as Parquet and CSV, every rpt_
 table as Parquet, the HTML report, the booster files and run.json. DIR is assembled
 beside it and swapped in at the end, so a failed run never leaves a folder that looks
-complete. With --publish-redis, the forecasts then go to Redis for the live
-app; if Redis fails, DIR and the warehouse are already complete and the previously
-published version keeps being served.
+complete. With --publish URL (redis://, rediss:// or dynamodb://TABLE_PREFIX), the
+forecasts then go to the live app's store, as `clv publish` sends them; --publish-redis
+[URL] is kept as the same with a Redis URL ($REDIS_URL without one). If publishing
+fails, DIR and the warehouse are already complete and the previously published run
+keeps being served: `clv publish` retries it without a rebuild.
 
 DIR must be a new folder, an empty one, or one that clv run wrote before: each output
 folder holds a file .clv-output listing what the tool wrote, and a folder holding
@@ -37,11 +39,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from clv import export, output_folder, settings
-from clv.errors import InputRefused, PublishFailed, RunError
+from clv import export, output_folder, publish, settings
+from clv.errors import InputRefused, RunError
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-PUBLISH_BATCH_ROWS = 50_000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,11 +74,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="score with the latest registered model instead of training a new one",
     )
     parser.add_argument(
+        "--publish",
+        metavar="URL",
+        help="then publish the forecasts: redis://, rediss:// or dynamodb://TABLE_PREFIX"
+        " (as clv publish does)",
+    )
+    parser.add_argument(
         "--publish-redis",
         nargs="?",
         const=os.environ.get("REDIS_URL", ""),
         metavar="URL",
-        help="publish the forecasts to Redis (redis:// or rediss://); without URL, $REDIS_URL",
+        help="the same as --publish with a Redis URL; without URL, $REDIS_URL",
     )
     parser.add_argument("--redis-prefix", default="clv", help="key prefix in Redis (default: clv)")
     parser.add_argument(
@@ -202,34 +209,14 @@ def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> No
         raise (InputRefused if refused else RunError)(failure_reason(result))
 
 
-def publish(url: str, prefix: str, database: Path, summary: dict) -> None:
-    import duckdb
-
-    from clv.redis_publish import RedisPublishError, connect, publish_predictions
-
-    version = f"{summary['as_of_date']}_{summary['model_version']}"
-    try:
-        client = connect(url)
-        with duckdb.connect(str(database)) as connection:
-            forecasts = connection.sql("select * from customer_predictions")
-            [(customers,)] = forecasts.aggregate("count(*)").fetchall()
-            result = publish_predictions(
-                client,
-                forecasts.fetch_record_batch(PUBLISH_BATCH_ROWS),
-                version,
-                customers=customers,
-                prefix=prefix,
-                metadata={
-                    "as_of_date": summary["as_of_date"],
-                    "model_version": summary["model_version"],
-                },
-            )
-    except RedisPublishError as error:
-        raise PublishFailed(f"publishing to Redis failed: {error}") from error
-    print(
-        f"published {result.customers:,} forecasts to Redis as version {result.version}"
-        f" in {result.seconds:.1f} s (previous: {result.previous_version or 'none'})"
-    )
+def publish_url(args: argparse.Namespace) -> str | None:
+    """Where to publish after the build, refused before it starts when unusable."""
+    if args.publish is not None and args.publish_redis is not None:
+        raise InputRefused("give --publish or --publish-redis, not both")
+    if args.publish_redis == "":
+        raise InputRefused("--publish-redis needs a URL or the environment variable REDIS_URL")
+    url = args.publish if args.publish is not None else args.publish_redis
+    return None if url is None else publish.check_store(url)
 
 
 def use_spark_on_this_machine() -> None:
@@ -267,8 +254,7 @@ def run(args: argparse.Namespace) -> int:
         # Everything that can be refused is refused here, before anything is written.
         inputs = input_files(args.input)
         variables = dbt_vars(args)
-        if args.publish_redis == "":
-            raise InputRefused("--publish-redis needs a URL or the environment variable REDIS_URL")
+        store = publish_url(args)
         output_folder.check_output_folder(output, inputs)
         if args.engine == "spark":
             use_spark_on_this_machine()
@@ -296,8 +282,9 @@ def run(args: argparse.Namespace) -> int:
             f"done: {summary['customers']:,} customers forecast at {summary['as_of_date']}"
             f" with model {summary['model_version']}; results in {output}"
         )
-        if args.publish_redis is not None:
-            publish(args.publish_redis, args.redis_prefix, database, summary)
+        if store is not None:
+            with publish.open_run(database, read_only=False) as found:
+                print(publish.publish_run(store, found, args.redis_prefix), flush=True)
     except RunError as error:
         print(f"clv run failed: {error}", file=sys.stderr)
         return error.exit_code

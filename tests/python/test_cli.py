@@ -1,4 +1,5 @@
-"""`clv run` end to end: output folder, Redis publishing with a real server, clear failures."""
+"""`clv run` and `clv publish` end to end: output folder, Redis publishing with a real server,
+clear failures, a failed publish retried without a rebuild."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ import re
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import redis
 from conftest import clv
+from test_dynamodb_publish import start_dynalite
 from test_redis_publish import RedisServer, start_redis  # noqa: F401 - fixture
 
+from clv import dynamodb_publish
 from clv.redis_publish import read_forecast
 
 END_DATE = dt.date(2025, 12, 31)  # the last day of the transactions fixture (conftest.py)
@@ -73,11 +77,12 @@ def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
     assert float(forecast["spend_p10"]) <= float(forecast["spend_p90"])
 
     # A scheduled scoring run a week later: no training, a new as-of date, a new
-    # published version that replaces the first one in one switch.
+    # published version that replaces the first one in one switch (--publish-redis,
+    # above, is the same as --publish with a Redis URL).
     week_later = (END_DATE - dt.timedelta(days=7)).isoformat()
     scored = clv(
         "run", "--input", str(transactions), "--output", str(output), "--score-only",
-        "--as-of", week_later, "--publish-redis", server.url, database=database,
+        "--as-of", week_later, "--publish", server.url, database=database,
     )  # fmt: skip
     assert scored.returncode == 0, scored.stdout + scored.stderr
     assert not re.search(r"\smodel_registry\s", scored.stdout)  # no training
@@ -89,10 +94,22 @@ def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
     old_key = next(client.scan_iter(match=f"clv:{version}:customer:*"))
     assert client.ttl(old_key) > 0  # the previous version expires after the grace period
 
+    # Back to the first run, from the warehouse's history alone: no dbt, no rebuild.
+    rolled_back = clv("publish", "--to", server.url, "--run", version, database=database)
+    assert rolled_back.returncode == 0, rolled_back.stdout + rolled_back.stderr
+    assert f"as version {version}" in rolled_back.stdout
+    assert client.get("clv:current") == version
+    assert customer_keys(client, version) == summary["customers"]
+    unknown = clv("publish", "--to", server.url, "--run", "2020-01-01_m1", database=database)
+    assert unknown.returncode == 2
+    assert "holds no run 2020-01-01_m1 (latest runs: " in unknown.stderr
+    assert client.get("clv:current") == version
 
-def test_redis_down_fails_clearly_and_keeps_the_results(
+
+def test_a_failed_publish_is_retried_without_a_rebuild(
     transactions: Path,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     start_redis,  # noqa: F811 - the fixture imported above
 ) -> None:
     server: RedisServer = start_redis()
@@ -106,7 +123,49 @@ def test_redis_down_fails_clearly_and_keeps_the_results(
     assert result.returncode == 3  # outputs complete, publishing failed
     assert "clv run failed: publishing to Redis failed:" in result.stderr
     assert "Traceback" not in result.stderr
-    assert json.loads((output / "run.json").read_text())["status"] == "complete"
+    summary = json.loads((output / "run.json").read_text())
+    assert summary["status"] == "complete"
+
+    # The scheduler's retry: the same run published from the output folder, no rebuild.
+    server.start()
+    retried = clv("publish", "--from", str(output), "--to", url, database=tmp_path / "none.duckdb")
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert retried.stdout.startswith(f"published {summary['customers']:,} forecasts to Redis")
+    client = redis.Redis.from_url(url, decode_responses=True)
+    assert client.get("clv:current") == f"{summary['as_of_date']}_{summary['model_version']}"
+
+    # The same run to DynamoDB (a real dynalite; credentials and endpoint from the
+    # environment, as boto3 reads them).
+    dynamodb = start_dynalite()
+    try:
+        for name, value in (
+            ("AWS_ENDPOINT_URL", dynamodb.endpoint),
+            ("AWS_ACCESS_KEY_ID", "AKIDFAKEFORTESTS"),
+            ("AWS_SECRET_ACCESS_KEY", "fake"),
+            ("AWS_REGION", "eu-west-1"),
+        ):
+            monkeypatch.setenv(name, value)
+        to_dynamodb = clv("publish", "--from", str(output), "--to", "dynamodb://clv-cli",
+                          database=tmp_path / "none.duckdb")  # fmt: skip
+        assert to_dynamodb.returncode == 0, to_dynamodb.stdout + to_dynamodb.stderr
+        assert "forecasts to DynamoDB as version" in to_dynamodb.stdout
+        some = pd.read_parquet(output / "predictions.parquet").iloc[0]
+        served = dynamodb_publish.read_forecast(
+            dynamodb_publish.connect(), some["customer_id"], prefix="clv-cli"
+        )
+        assert served["expected_spend"] == some["expected_spend"]
+        dynamodb.stop()
+        down = clv("publish", "--from", str(output), "--to", "dynamodb://clv-cli",
+                   database=tmp_path / "none.duckdb")  # fmt: skip
+        assert down.returncode == 3, down.stdout + down.stderr
+        assert down.stderr.startswith("clv publish failed: publishing to DynamoDB failed:")
+        assert len(down.stderr.strip().splitlines()) == 1
+    finally:
+        dynamodb.close()
+
+    refused = clv("publish", "--from", str(output), "--to", "ftp://x", database=tmp_path / "w")
+    assert refused.returncode == 2
+    assert "the store must be redis://, rediss:// or dynamodb://TABLE_PREFIX" in refused.stderr
 
 
 def test_bad_input_fails_with_one_line_and_no_folder(transactions: Path, tmp_path: Path) -> None:

@@ -103,7 +103,6 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import IO, Any
 
@@ -123,7 +122,7 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from clv.progress import Progress
-from clv.publish_outcome import PublishOutcome
+from clv.publishing import PublishOutcome, caller_metadata, iso_now
 
 log = logging.getLogger(__name__)
 
@@ -464,19 +463,6 @@ def _encode_rows(batch: pa.RecordBatch, run: dict[str, str]) -> list[dict[str, A
     return requests
 
 
-def _run_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
-    extra = {str(k): str(v) for k, v in (metadata or {}).items()}
-    clash = sorted(_RUN_RESERVED & extra.keys())
-    if clash:
-        raise ValueError(f"metadata keys {clash} are reserved by the publisher")
-    return extra
-
-
-def _iso_now(offset_seconds: float = 0) -> str:
-    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
@@ -634,7 +620,7 @@ def publish_predictions(
         raise ValueError("grace_seconds must be positive")
     if customers is not None and customers < 0:
         raise ValueError("customers must not be negative")
-    extra = _run_metadata(metadata)
+    extra = caller_metadata(metadata, _RUN_RESERVED)
 
     pending = _record_batches(batches)
     first = next(pending, None)
@@ -752,7 +738,7 @@ def _mark_writing(client: Any, runs: str, version: str) -> None:
         Key={RUN_ATTRIBUTE: _s(version)},
         UpdateExpression="SET #started = :now, #status = if_not_exists(#status, :writing)",
         ExpressionAttributeNames={"#started": "started_at", "#status": "status"},
-        ExpressionAttributeValues={":now": _s(_iso_now()), ":writing": _s("writing")},
+        ExpressionAttributeValues={":now": _s(iso_now()), ":writing": _s("writing")},
     )
 
 
@@ -888,8 +874,8 @@ def _put_run_item(
             "status": _s("published"),
             "customers": {"N": str(customers)},
             "columns": _s(",".join(columns)),
-            "started_at": previous.get("started_at", _s(_iso_now())),
-            "published_at": _s(_iso_now()),
+            "started_at": previous.get("started_at", _s(iso_now())),
+            "published_at": _s(iso_now()),
         }
     )
     client.put_item(TableName=runs, Item=item)
@@ -897,7 +883,7 @@ def _put_run_item(
 
 def _flip(client: Any, runs: str, version: str, previous: str | None) -> None:
     """Point readers at ``version`` if the pointer still names ``previous``."""
-    values = {":version": _s(version), ":now": _s(_iso_now())}
+    values = {":version": _s(version), ":now": _s(iso_now())}
     names = {"#version": "version", "#previous": "previous_version", "#flipped": "flipped_at"}
     if previous is None:
         update = "SET #version = :version, #flipped = :now REMOVE #previous"
@@ -972,8 +958,8 @@ def _retire(
             UpdateExpression="SET #retired = :now, #expire = :expire",
             ExpressionAttributeNames={"#retired": "retired_at", "#expire": "items_expire_at"},
             ExpressionAttributeValues={
-                ":now": _s(_iso_now()),
-                ":expire": _s(_iso_now(expires_at - time.time())),
+                ":now": _s(iso_now()),
+                ":expire": _s(iso_now(expires_at - time.time())),
             },
         )
         log.info(

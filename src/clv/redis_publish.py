@@ -48,7 +48,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from itertools import chain, count
 from urllib.parse import urlsplit, urlunsplit
 
@@ -60,7 +59,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from clv.progress import Progress
-from clv.publish_outcome import PublishOutcome
+from clv.publishing import PublishOutcome, caller_metadata, iso_now
 
 log = logging.getLogger(__name__)
 
@@ -408,19 +407,6 @@ def _pipelined(
         pool.release(connection)
 
 
-def _caller_metadata(metadata: Mapping[str, object] | None) -> dict[str, str]:
-    extra = {str(k): str(v) for k, v in (metadata or {}).items()}
-    clash = sorted(_META_RESERVED & extra.keys())
-    if clash:
-        raise ValueError(f"metadata keys {clash} are reserved by the publisher")
-    return extra
-
-
-def _iso_now(offset_seconds: float = 0) -> str:
-    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _text(value: str | bytes | None) -> str | None:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -457,7 +443,7 @@ def publish_predictions(
         raise ValueError(f"prefix {prefix!r} must be non-empty and free of * ? [ ] \\")
     if grace_seconds <= 0 or batch_size <= 0:
         raise ValueError("grace_seconds and batch_size must be positive")
-    extra = _caller_metadata(metadata)
+    extra = caller_metadata(metadata, _META_RESERVED)
 
     pending = _record_batches(batches, batch_size)
     first = next(pending, None)
@@ -590,7 +576,7 @@ def _write_meta(
         "version": version,
         "customers": str(customers),
         "columns": ",".join(columns),
-        "published_at": _iso_now(),
+        "published_at": iso_now(),
     }
     pipe = client.pipeline(transaction=False)
     pipe.hdel(key, "expires_at")  # a republished retired version is live again
@@ -603,7 +589,7 @@ def _flip(client: redis.Redis, prefix: str, version: str, customers: int) -> str
     script = client.register_script(_FLIP_SCRIPT)
     previous = script(
         keys=[pointer_key(prefix), meta_key(prefix, version)],
-        args=[version, str(customers), _iso_now()],
+        args=[version, str(customers), iso_now()],
     )
     return _text(previous)
 
@@ -644,7 +630,7 @@ def _expire_keyspace(client: redis.Redis, prefix: str, version: str, seconds: in
     )
     # Marking the meta last means an interrupted pass is redone by the next publish.
     pipe = client.pipeline(transaction=False)
-    pipe.hset(meta_key(prefix, version), "expires_at", _iso_now(seconds))
+    pipe.hset(meta_key(prefix, version), "expires_at", iso_now(seconds))
     pipe.expire(meta_key(prefix, version), seconds)
     pipe.execute()
     log.info("version %s:%s (%d keys) expires in %d s", prefix, version, touched, seconds)

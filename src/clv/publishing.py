@@ -1,8 +1,27 @@
-"""What readers still see when a publish stops part-way: the end of both stores' errors."""
+"""What both stores' publishers share: the end of their errors (what readers still see when
+a publish stops part-way), the caller's metadata and their timestamps."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+
+def caller_metadata(
+    metadata: Mapping[str, object] | None, reserved: frozenset[str]
+) -> dict[str, str]:
+    """The caller's metadata as text; keys the publisher writes itself are refused."""
+    extra = {str(k): str(v) for k, v in (metadata or {}).items()}
+    clash = sorted(reserved & extra.keys())
+    if clash:
+        raise ValueError(f"metadata keys {clash} are reserved by the publisher")
+    return extra
+
+
+def iso_now(offset_seconds: float = 0) -> str:
+    moment = datetime.now(UTC) + timedelta(seconds=offset_seconds)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass

@@ -12,7 +12,7 @@ Only the history rows reach dbt, in the file's own column names and date format 
 column-mapping vars do the rest); the held-out rows are read here, after the build.
 Prints, for the project's forecasts, the BG/NBD + Gamma-Gamma baseline (as the project
 fits it, and unpenalised as lifetimes does by default) and the naive baseline, each
-with quantiles from its own predictive distribution: the README's table (MAE of the
+with quantiles from its own predictive distribution: docs/model.md's table (MAE of the
 median, mean pinball loss, RMSE and normalized Gini of the expected spend, total
 error, Brier score of the purchase probability), a line per quantile level with both
 hit rates, then every metric. A measurement, not a test.
@@ -149,7 +149,7 @@ def build(history_csv: Path, folder: Path) -> float:
 
 
 def print_summary(table: pd.DataFrame) -> None:
-    """The README's table, then each quantile's two hit rates per model."""
+    """docs/model.md's table, then each quantile's two hit rates per model."""
     print(
         "\n| model | MAE of p50 | mean pinball | RMSE of expected | Gini of expected"
         " | total error | Brier of P(purchase) |"

@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--vars",
         default="{}",
         metavar="YAML",
-        help="more dbt vars, e.g. '{amount_column: total}' (see README)",
+        help="more dbt vars, e.g. '{amount_column: total}' (every var: docs/input.md)",
     )
 
 

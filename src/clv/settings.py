@@ -175,7 +175,7 @@ def check_vars(variables: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
         if name not in RULES:
             close = difflib.get_close_matches(str(name), RULES, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            raise SettingsError(f"unknown var {name!r}{hint}; the vars are listed in README.md")
+            raise SettingsError(f"unknown var {name!r}{hint}; the vars are listed in docs/input.md")
         checked[name] = check_value(name, value)
     merged = {**defaults, **checked}
     low, high = merged.get("amount_min"), merged.get("amount_max")

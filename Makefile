@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DBT := $(BIN)/dbt
 DBT_FLAGS := --profiles-dir . --project-dir .
 
-.PHONY: install run test lint test-python test-dbt bench docs clean
+.PHONY: install run test system-deps lint test-python test-dbt bench docs clean
 
 install: $(VENV)/.installed
 
@@ -28,17 +28,22 @@ docs: install
 	CLV_DUCKDB_PATH=data/docs.duckdb $(DBT) docs generate $(DBT_FLAGS) --static
 	@echo "Docs site: target/static_index.html (one file; open it in a browser)"
 
-# The whole suite: lint, pytest (which also drives dbt end to end), then dbt's
-# own data and unit tests on the bundled sample in a throwaway database.
-test: install lint test-dbt test-python
+# The whole suite: the Debian packages the tests start, lint, pytest (which also drives
+# dbt end to end), then dbt's own data and unit tests on the bundled sample in a
+# throwaway database.
+test: system-deps install lint test-dbt test-python
+
+# Redis, Chromium, Java, Node.js and npm, installed with apt-get where missing; without
+# root (or apt-get) it names the missing packages and stops before any test.
+system-deps:
+	@bash tests/system_deps.sh
 
 # dynalite, the DynamoDB-compatible server the publishing tests start (npm registry,
-# Node.js from Debian); without npm those tests skip, except in CI where they fail.
+# Node.js and npm from Debian, which system-deps installs).
 DYNALITE := tests/dynalite/node_modules/.installed
-$(DYNALITE): tests/dynalite/package-lock.json
-	@if command -v npm >/dev/null; then \
-		npm ci --prefix tests/dynalite --no-audit --no-fund --loglevel=error && touch $@; \
-	else echo "npm not found: the DynamoDB publishing tests will be skipped"; fi
+$(DYNALITE): tests/dynalite/package-lock.json | system-deps
+	npm ci --prefix tests/dynalite --no-audit --no-fund --loglevel=error
+	touch $@
 
 lint:
 	$(BIN)/ruff check src tests benchmarks python_models

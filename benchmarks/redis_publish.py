@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +29,9 @@ import pyarrow.compute as pc
 import redis
 
 from clv.redis_publish import connect, publish_predictions
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "python"))
+from programs import exit_without_program  # noqa: E402
 
 
 def synthetic_batches(customers: int, rows: int, model_version: str) -> Iterator[pa.RecordBatch]:
@@ -64,9 +68,7 @@ def free_port() -> int:
 
 
 def start_server(directory: str) -> tuple[subprocess.Popen[bytes], str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        sys.exit("redis-server is not on PATH: install Debian's redis-server or pass --url")
+    binary = exit_without_program("redis-server")  # or pass --url
     port = free_port()
     process = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--daemonize", "no"]

@@ -8,14 +8,13 @@ text and grid lines are grey or black; bars, lines and heat cells are coloured).
 from __future__ import annotations
 
 import io
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
+from programs import require_program
 
 CHROMIUM_ARGS = [
     "--no-sandbox",  # root in a container
@@ -82,9 +81,7 @@ def open_report(path: Path, screenshots: Path | None = None) -> Page:
     """Render the report at path and measure every chart; screenshots go to a folder."""
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("chromium is not on PATH: apt-get install chromium", pytrace=False)
+    chromium = require_program("chromium")
     requests: list[str] = []
     errors: list[str] = []
     with sync_playwright() as playwright:

@@ -1,10 +1,10 @@
 """Start a real dynalite (a DynamoDB-compatible server on Node.js) on a free loopback port.
 
-The package is pinned in tests/dynalite/package.json; install it with
-``npm ci --prefix tests/dynalite`` (Debian's nodejs and npm). The data lives in the server's
-memory: restart() gives an empty server on the same port. pause() and resume() freeze the
-process (SIGSTOP/SIGCONT), so a client sees a server that accepts connections but never
-answers, and finds its data intact afterwards.
+The package is pinned in tests/dynalite/package.json; `make test` installs it with
+``npm ci --prefix tests/dynalite`` (and Debian's nodejs and npm first). The data lives in the
+server's memory: restart() gives an empty server on the same port. pause() and resume()
+freeze the process (SIGSTOP/SIGCONT), so a client sees a server that accepts connections but
+never answers, and finds its data intact afterwards.
 
 Used by tests/python/test_dynamodb_publish.py and benchmarks/dynamodb_publish.py; it imports
 nothing from pytest so the benchmark can use it too.
@@ -13,7 +13,6 @@ nothing from pytest so the benchmark can use it too.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -21,11 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from programs import ProgramMissing, find_program
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = PROJECT_DIR / "tests" / "dynalite"
 CLI = PACKAGE_DIR / "node_modules" / "dynalite" / "cli.js"
 INSTALL_HINT = (
-    "install Debian's nodejs and npm, then run `npm ci --prefix tests/dynalite` "
+    "`make test` installs it with `npm ci --prefix tests/dynalite` "
     "(dynalite 4.0.0, pinned in tests/dynalite/package-lock.json)"
 )
 
@@ -36,9 +37,10 @@ class DynaliteMissing(RuntimeError):
 
 def command() -> list[str]:
     """The argv that starts dynalite, without the port; DynaliteMissing when it cannot run."""
-    node = shutil.which("node") or shutil.which("nodejs")
-    if node is None:
-        raise DynaliteMissing(f"node is not on PATH: {INSTALL_HINT}")
+    try:
+        node = find_program("node")
+    except ProgramMissing as missing:
+        raise DynaliteMissing(str(missing)) from None
     if not CLI.is_file():
         raise DynaliteMissing(f"{CLI.relative_to(PROJECT_DIR)} is missing: {INSTALL_HINT}")
     return [node, str(CLI)]

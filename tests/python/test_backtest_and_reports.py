@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 from browser import assert_draws_data, open_report
 from conftest import PROJECT_DIR, dbt_runner
+from programs import require_program
 
 from clv.features import purchase_probability
 from clv.generate import generate_transactions, write_transactions
@@ -229,9 +229,7 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
 
 def chromium_dom(url: str, profile: Path) -> str:
     """The page's DOM after its scripts ran, as Debian's headless Chromium sees it."""
-    binary = shutil.which("chromium")
-    if binary is None:
-        pytest.fail("chromium is not on PATH: apt-get install chromium", pytrace=False)
+    binary = require_program("chromium")
     completed = subprocess.run(
         [
             binary,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -17,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 import redis
+from programs import require_program
 
 from clv.redis_publish import (
     RedisPublishError,
@@ -111,13 +111,7 @@ class RedisServer:
 
 @pytest.fixture
 def start_redis(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail(
-            "redis-server is not on PATH: install Debian's redis-server "
-            "(sudo apt-get install redis-server) to run the Redis publishing tests",
-            pytrace=False,
-        )
+    binary = require_program("redis-server")
     servers: list[RedisServer] = []
 
     def start(*extra_args: str) -> RedisServer:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import CLV, DBT, PROJECT_DIR
+from programs import require_program
 from test_redis_publish import RedisServer
 
 FLOAT_TOLERANCE = 1e-9
@@ -72,19 +72,14 @@ COMPARED_TABLES = [
 ]
 
 
-def spark_missing() -> str | None:
+@pytest.fixture(scope="module", autouse=True)
+def spark_installed() -> None:
+    """`make test` installs Java and pyspark: a missing one fails every test here, saying so."""
+    require_program("java")
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        return "pyspark is not installed (make install installs it)"
-    if shutil.which("java") is None:
-        return "no Java runtime (apt-get install openjdk-17-jre-headless)"
-    return None
-
-
-# CI installs Java and pyspark: there a missing one fails the run instead of skipping.
-if spark_missing() and not os.environ.get("CI"):
-    pytest.skip(spark_missing(), allow_module_level=True)
+        pytest.fail("pyspark is not installed: `make install` installs it", pytrace=False)
 
 
 def spark_env(folder: Path) -> dict[str, str]:
@@ -169,10 +164,11 @@ def spark_tables(folder: Path, *tables: str) -> dict[str, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory) -> Iterator[tuple[Path, Path, dict, RedisServer]]:
     """The sample run on DuckDB and on Spark, then scored a second time on Spark."""
+    redis_binary = require_program("redis-server")  # before minutes of building, not after
     folder = tmp_path_factory.mktemp("two_engines")
     duck = clv_run(folder, "--output", str(folder / "duckdb_output"))
     assert duck.returncode == 0, duck.stdout[-3000:] + duck.stderr[-3000:]
-    redis_server = RedisServer(shutil.which("redis-server"), folder / "redis", ())
+    redis_server = RedisServer(redis_binary, folder / "redis", ())
     redis_server.start()
     built = clv_run(
         folder,

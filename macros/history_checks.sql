@@ -21,7 +21,10 @@
     {%- set rejected = staging_relation('rejected_transactions') -%}
     {%- set counts = run_query(
         "select count(*), count(case when rejection_reason = 'after_as_of_date' then 1 end),"
-        ~ " min(case when rejection_reason = 'after_as_of_date' then transaction_date end)"
+        ~ " min(case when rejection_reason = 'after_as_of_date' then transaction_date end),"
+        ~ " count(transaction_at),"
+        ~ " min(case when rejection_reason = 'unparsable_transaction_date'"
+        ~ " and trim(transaction_date_raw) != '' then transaction_date_raw end)"
         ~ " from " ~ rows
     ).rows[0] -%}
     {%- set unreadable = run_query("select count(*) from " ~ unreadable).columns[0].values()[0] -%}
@@ -32,6 +35,19 @@
         {%- set message = "No transaction in " ~ path ~ " is dated on or before the as-of date "
             ~ (var('as_of_date') or 'today') ~ ": all " ~ rows ~ " are later (the earliest: "
             ~ counts[2] ~ "). Set --as-of (var as_of_date) to a date inside the history." -%}
+    {%- elif counts[3] == 0 and counts[4] is not none -%}
+        {#- Not one date parses: the layout is wrong, not the rows. -#}
+        {%- set column = "'" ~ var('transaction_date_column') ~ "' (var transaction_date_column)" -%}
+        {%- if var('transaction_date_format') -%}
+            {%- set message = "No date in the column " ~ column ~ " of " ~ path
+                ~ " parses with the var transaction_date_format " ~ (var('transaction_date_format') | string | tojson)
+                ~ " (e.g. " ~ (counts[4] | tojson) ~ " does not): set it to the dates' layout,"
+                ~ " e.g. \"%d/%m/%Y\" for 31/12/2025, or unset it for ISO dates such as 2025-12-31." -%}
+        {%- else -%}
+            {%- set message = "No date in the column " ~ column ~ " of " ~ path
+                ~ " is an ISO date or datetime (e.g. " ~ (counts[4] | tojson) ~ " is not):"
+                ~ " set the var transaction_date_format to the dates' layout, e.g. \"%d/%m/%Y\" for 31/12/2025." -%}
+        {%- endif -%}
     {%- else -%}
         {%- set reasons = run_query(
             "select rejection_reason, count(*) from " ~ rejected

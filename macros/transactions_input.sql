@@ -231,12 +231,24 @@
     {%- set required = {
         'customer_id': var('customer_id_column'),
         'transaction_date': var('transaction_date_column'),
-        'amount': var('amount_column'),
     } -%}
-    {%- set optional = {
-        'quantity': var('quantity_column'),
-        'transaction_id': var('transaction_id_column'),
-    } -%}
+    {%- set optional = {'transaction_id': var('transaction_id_column')} -%}
+    {#- Order lines: amount = quantity x unit price, so the quantity is required too. -#}
+    {%- if var('unit_price_column') -%}
+        {%- if not var('quantity_column') -%}
+            {{ exceptions.raise_compiler_error(
+                "The var unit_price_column needs the var quantity_column (amount = quantity x unit price):"
+                ~ " set it to the column that holds each line's quantity."
+            ) }}
+        {%- endif -%}
+        {%- do required.update({'unit_price': var('unit_price_column'), 'quantity': var('quantity_column')}) -%}
+    {%- else -%}
+        {%- do required.update({'amount': var('amount_column')}) -%}
+        {%- do optional.update({'quantity': var('quantity_column')}) -%}
+    {%- endif -%}
+    {%- if var('order_id_column') -%}
+        {%- do required.update({'order_id': var('order_id_column')}) -%}
+    {%- endif -%}
     {%- if not execute -%}
         {{ return({'path': path, 'format': format, 'files': [path], 'columns': [],
                    'mapped': required, 'groups': []}) }}

@@ -155,6 +155,34 @@ def project_var_defaults() -> dict:
     return project.get("vars", {})
 
 
+def input_warnings(database: Path, variables: dict) -> list[str]:
+    """Sentences about the input that a run which succeeded should still say."""
+    import duckdb
+
+    with duckdb.connect(str(database)) as connection:
+        try:
+            counts = dict(
+                connection.execute(
+                    "select coalesce(rejection_reason, category), row_count from rpt_data_quality"
+                ).fetchall()
+            )
+        except duckdb.CatalogException:  # an engine whose copy leaves the report out
+            return []
+    rows, copies = counts.get("raw", 0), counts.get("duplicate_transaction_id", 0)
+    if not rows or copies <= rows / 2:
+        return []
+    column = variables.get("transaction_id_column") or project_var_defaults().get(
+        "transaction_id_column"
+    )
+    # Most rows "copies" of an id: the id names an order whose lines are the rows.
+    return [
+        f"{copies:,} of the {rows:,} rows ({copies / rows:.0%}) were rejected as"
+        f" duplicate_transaction_id: if the column {column!r} (var transaction_id_column) names"
+        f" an order with one row per line, set the var order_id_column to {column!r} instead"
+        " (and transaction_id_column to null), so that each order is one purchase of its lines"
+    ]
+
+
 HEADER_LINES = ("Compilation Error", "Runtime Error", "Database Error", ">", "compiled code at")
 
 
@@ -267,6 +295,7 @@ def run(args: argparse.Namespace) -> int:
         run_dbt(args, variables, progress)
         if args.engine == "spark":
             database = copy_from_spark(Path(spark_copy.name))
+        warnings = input_warnings(database, variables)
         # The warehouse now holds everything the run produced; the folder is its export.
         summary = export.export_folder(
             database,
@@ -276,12 +305,15 @@ def run(args: argparse.Namespace) -> int:
                 "build_seconds": round(time.time() - started, 1),
                 "vars": variables,
                 "timings": progress.finished,
+                "input_warnings": warnings,
             },
         )
         print(
             f"done: {summary['customers']:,} customers forecast at {summary['as_of_date']}"
             f" with model {summary['model_version']}; results in {output}"
         )
+        for warning in warnings:
+            print(f"note: {warning}.", flush=True)
         if store is not None:
             with publish.open_run(database, read_only=False) as found:
                 print(publish.publish_run(store, found, args.redis_prefix), flush=True)

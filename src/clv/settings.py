@@ -136,6 +136,8 @@ RULES: dict[str, Rule] = {
     "amount_column": text,
     "quantity_column": text_or_none,
     "transaction_id_column": text_or_none,
+    "unit_price_column": text_or_none,
+    "order_id_column": text_or_none,
     "transaction_date_format": date_format,
     "csv_delimiter": delimiter,
     "input_encoding": encoding,

@@ -255,6 +255,51 @@ def test_unreadable_lines_and_placeholder_ids_are_quarantined_with_their_line(
     ]
 
 
+def test_a_quote_that_swallows_lines_fails_naming_the_line_it_opens_on(
+    run_dbt, tmp_path: Path
+) -> None:
+    rows = [f"T{i},C{i % 7},2025-01-{1 + i % 28:02d},{i}.00" for i in range(1, 41)]
+    # A quoted comma and a quoted line break are one row each, and a blank line is no row:
+    # the file's lines of text and its rows differ, and are counted right.
+    legit = [*rows[:5], 'T41,"C,41",2025-02-01,1.00', 'T42,"C\n42",2025-02-02,2.00', "", *rows[5:]]
+
+    def stray(index: int) -> list[str]:
+        broken = list(legit)
+        broken[index] = broken[index].replace(",C", ',"C', 1)
+        return broken
+
+    for name, index, line_number in [
+        ("second_line", 0, 2),
+        ("middle", 21, 24),  # after the header, a row over two lines and a blank line
+    ]:
+        path = tmp_path / f"{name}.csv"
+        path.write_text(HEADER + "\n".join(stray(index)) + "\n")
+        swallowed = sum(1 for line in "\n".join(legit[index + 1 :]).split("\n") if line)
+        assert (
+            f"{path}, line {line_number}: a quoted field opens there and is never closed where it"
+            f" should be, so the reader takes the {swallowed} lines after it for part of that field"
+        ) in refusal(run_dbt, path)
+
+    path = tmp_path / "last_line.csv"
+    path.write_text(HEADER + "\n".join(stray(len(legit) - 1)) + "\n")
+    result = run_dbt(
+        "build", "--select", "staging",
+        variables={"transactions_path": str(path), "as_of_date": "2025-12-31"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert result.query(
+        "select source_line_number, rejection_reason from rejected_transactions"
+    ) == [(len(legit) + 1, "malformed_quotes")]  # DuckDB numbers lines by record
+    assert result.query(
+        "select line_count, rows_read, row_continuation_lines, unreadable_lines, unaccounted_lines"
+        " from stg_transactions__input_files"
+    ) == [(len(legit) + 2 - 1, len(legit) - 2, 1, 1, 0)]
+    assert result.query(
+        "select customer_id from stg_transactions__transactions"
+        " where transaction_id in ('T41', 'T42') order by transaction_id"
+    ) == [("C,41",), ("C\n42",)]
+
+
 def refusal(run_dbt, path: Path, **variables) -> str:
     """The build's one-sentence refusal (dbt's error line), asserting it failed cleanly."""
     result = run_dbt(
@@ -290,6 +335,23 @@ def test_encodings_are_named_never_guessed(run_dbt, tmp_path: Path) -> None:
         ("C1",),
         ("Zoé",),
     ]
+
+
+def test_dates_that_no_format_parses_name_the_var_its_value_and_a_date(
+    run_dbt, tmp_path: Path
+) -> None:
+    path = tmp_path / "day_first.csv"
+    path.write_text(HEADER + "T1,C1,31/12/2024,1.00\nT2,C2,15/01/2025,2.00\n")
+    assert (
+        f"No date in the column 'transaction_date' (var transaction_date_column) of {path}"
+        ' parses with the var transaction_date_format "%m/%d/%Y" (e.g. "15/01/2025" does not):'
+        " set it to the dates' layout"
+    ) in refusal(run_dbt, path, transaction_date_format="%m/%d/%Y")
+    assert (
+        f"No date in the column 'transaction_date' (var transaction_date_column) of {path}"
+        ' is an ISO date or datetime (e.g. "15/01/2025" is not): set the var'
+        " transaction_date_format to the dates' layout"
+    ) in refusal(run_dbt, path)
 
 
 def test_inputs_that_hold_nothing_to_forecast_say_what_they_hold(run_dbt, tmp_path: Path) -> None:
@@ -376,3 +438,103 @@ def test_a_numeric_var_that_is_not_a_number_is_refused_by_plain_dbt(
     path.write_text(HEADER + "T1,C1,2025-01-01,1.00\n")
     output = refusal(run_dbt, path, amount_min="0; drop table x")
     assert 'The var amount_min must be a number, got "0; drop table x".' in output
+
+
+def order_lines(orders: pd.DataFrame) -> pd.DataFrame:
+    """Each order as the lines of an online shop's export, whose quantity x unit price sums to
+    the order's amount to the cent; every fifth order also holds an item and its return."""
+    lines = []
+    for number, order in enumerate(orders.itertuples()):
+        cents = round(order.amount * 100)
+        pair = cents // 4  # two of these, then the rest
+        items = [("A", 2, pair), ("B", 1, cents - 2 * pair)]
+        if number % 5 == 0:
+            items += [("C", 1, 750), ("C", -1, 750)]  # a refund line nets within its order
+        lines += [
+            (f"5{number:05d}", code, quantity, order.transaction_date, f"{price / 100:.2f}",
+             order.customer_id)
+            for code, quantity, price in items
+        ]  # fmt: skip
+    return pd.DataFrame(
+        lines,
+        columns=["InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID"],
+    )
+
+
+ORDER_LINE_VARS = {
+    "customer_id_column": "CustomerID",
+    "transaction_date_column": "InvoiceDate",
+    "quantity_column": "Quantity",
+    "unit_price_column": "UnitPrice",
+    "order_id_column": "InvoiceNo",
+    "transaction_id_column": None,
+    "as_of_date": END_DATE.isoformat(),
+}
+
+
+def test_order_lines_are_one_purchase_whose_amount_is_the_sum_of_its_lines(
+    run_dbt, tmp_path: Path
+) -> None:
+    orders = generate_transactions(
+        customers=60, seed=5, end_date=END_DATE, history_days=300
+    ).transactions
+    lines = order_lines(orders)
+    # An order id seen with two customers, and one seen on two days: all their lines
+    # are quarantined, since an order is one purchase by one customer on one day.
+    conflicts = pd.DataFrame(
+        [
+            ("X1", "A", 1, "2025-06-01 10:00:00", "5.00", "C-one"),
+            ("X1", "B", 1, "2025-06-01 10:00:00", "6.00", "C-two"),
+            ("X2", "A", 1, "2025-06-01 10:00:00", "7.00", "C-one"),
+            ("X2", "B", 1, "2025-06-02 10:00:00", "8.00", "C-one"),
+        ],
+        columns=lines.columns,
+    )
+    path = tmp_path / "order_lines.csv"
+    pd.concat([lines, conflicts]).to_csv(path, index=False)
+
+    result = run_dbt(
+        "build", "--select", "staging", "rpt_data_quality",
+        variables={"transactions_path": str(path), **ORDER_LINE_VARS},
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    purchases = pd.DataFrame(
+        result.query(
+            "select transaction_id, customer_id, amount, line_count"
+            " from stg_transactions__transactions order by 1"
+        ),
+        columns=["order_id", "customer_id", "amount", "line_count"],
+    )
+    expected = pd.DataFrame(
+        {
+            "order_id": [f"5{number:05d}" for number in range(len(orders))],
+            "customer_id": orders["customer_id"].to_numpy(),
+            "amount": orders["amount"].to_numpy(),
+            "line_count": [4 if number % 5 == 0 else 2 for number in range(len(orders))],
+        }
+    )
+    pd.testing.assert_frame_equal(purchases, expected, check_dtype=False, atol=1e-9)
+    assert result.query(
+        "select order_id_raw, customer_id_raw, rejection_reason from rejected_transactions"
+        " order by 1, 2"
+    ) == [
+        ("X1", "C-one", "order_id_with_several_customers"),
+        ("X1", "C-two", "order_id_with_several_customers"),
+        ("X2", "C-one", "order_id_with_several_dates"),
+        ("X2", "C-one", "order_id_with_several_dates"),
+    ]
+
+    # Mapped as if each line were a transaction with an id, most rows are "copies":
+    # the run's summary names the var that was meant.
+    from clv.run import input_warnings
+
+    as_ids = {**ORDER_LINE_VARS, "order_id_column": None, "transaction_id_column": "InvoiceNo"}
+    misread = run_dbt(
+        "build", "--select", "staging", "rpt_data_quality",
+        variables={"transactions_path": str(path), **as_ids}, database="misread",
+    )  # fmt: skip
+    assert misread.returncode == 0, misread.output
+    [warning] = input_warnings(misread.database, as_ids)
+    assert "rejected as duplicate_transaction_id: if the column 'InvoiceNo'" in warning
+    assert "set the var order_id_column to 'InvoiceNo' instead" in warning
+    assert input_warnings(result.database, ORDER_LINE_VARS) == []

@@ -22,6 +22,8 @@ TEXT_VARS = {
     "amount_column",
     "quantity_column",
     "transaction_id_column",
+    "unit_price_column",
+    "order_id_column",
     "model_version",
     "currency",
 }

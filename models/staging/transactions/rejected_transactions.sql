@@ -10,6 +10,8 @@ checked_rows as (
         amount_raw,
         quantity_raw,
         transaction_id_raw,
+        unit_price_raw,
+        order_id_raw,
         rejection_reason
     from {{ ref('stg_transactions__rows') }}
 
@@ -38,6 +40,8 @@ final as (
         amount_raw,
         quantity_raw,
         transaction_id_raw,
+        unit_price_raw,
+        order_id_raw,
         cast(null as {{ dbt.type_string() }}) as raw_line
     from checked_rows
     where rejection_reason is not null
@@ -54,6 +58,8 @@ final as (
         cast(null as {{ dbt.type_string() }}) as amount_raw,
         cast(null as {{ dbt.type_string() }}) as quantity_raw,
         cast(null as {{ dbt.type_string() }}) as transaction_id_raw,
+        cast(null as {{ dbt.type_string() }}) as unit_price_raw,
+        cast(null as {{ dbt.type_string() }}) as order_id_raw,
         raw_line
     from unreadable_rows
 

@@ -6,13 +6,15 @@
 -- The rows read here are the lines the reader can split; the others, and a refusal
 -- of a file that does not decode, come first:
 -- depends_on: {{ ref('stg_transactions__unreadable_rows') }}
+-- and a file whose lines a quote hides fails there, before any row is validated:
+-- depends_on: {{ ref('stg_transactions__input_files') }}
 {%- set text_type = dbt.type_string() %}
 {#- An id that is blank after trimming every Unicode space, or a placeholder, is missing. #}
 {%- set missing_id_values = sql_string_tuple(var('missing_customer_id_values')) %}
 
 {#- The file's column as text, or null text for an optional column it lacks. #}
 {%- set raw = {} %}
-{%- for ours in ['customer_id', 'transaction_date', 'amount', 'quantity', 'transaction_id'] %}
+{%- for ours in ['customer_id', 'transaction_date', 'amount', 'quantity', 'transaction_id', 'unit_price', 'order_id'] %}
     {%- if ours in mapped %}
         {%- do raw.update({ours: 'cast(' ~ sql_identifier(mapped[ours]) ~ ' as ' ~ text_type ~ ')'}) %}
     {%- else %}
@@ -37,6 +39,15 @@
     {%- set duplicate_check = false %}
     {%- set duplicate_reason = 'duplicate_row' %}
     {%- set duplicate_key = 'input_row_number' %}
+{%- endif %}
+
+{#- Order lines: a line's amount is its quantity times its unit price. #}
+{%- set order_lines = 'true' if 'order_id' in mapped else 'false' %}
+{%- set unit_prices = 'true' if 'unit_price' in mapped else 'false' %}
+{%- if 'unit_price' in mapped %}
+    {%- set amount = try_cast('quantity_raw', 'double') ~ ' * ' ~ try_cast('unit_price_raw', 'double') %}
+{%- else %}
+    {%- set amount = try_cast('amount_raw', 'double') %}
 {%- endif %}
 
 {%- if var('transaction_date_format') %}
@@ -65,6 +76,8 @@ source_rows as (
         {{ raw.amount }} as amount_raw,
         {{ raw.quantity }} as quantity_raw,
         {{ raw.transaction_id }} as transaction_id_raw,
+        {{ raw.unit_price }} as unit_price_raw,
+        {{ raw.order_id }} as order_id_raw,
         {{ row_of(input.columns) }} as file_row
     from file_rows
 
@@ -79,9 +92,11 @@ parsed as (
             else nullif(customer_id_trimmed, '')
         end as customer_id,
         {{ parsed_timestamp }} as transaction_at,
-        {{ try_cast('amount_raw', 'double') }} as amount,
+        {{ amount }} as amount,
+        {{ try_cast('unit_price_raw', 'double') }} as unit_price,
         {{ try_cast('quantity_raw', 'double') }} as quantity,
-        nullif(trim(transaction_id_raw), '') as transaction_id
+        nullif(trim(transaction_id_raw), '') as transaction_id,
+        nullif(trim(order_id_raw), '') as order_id
     from source_rows
 
 ),
@@ -93,8 +108,12 @@ field_checks as (
         case
             when customer_id is null then 'missing_customer_id'
             when transaction_at is null then 'unparsable_transaction_date'
-            when nullif(trim(amount_raw), '') is null then 'missing_amount'
-            when amount is null then 'non_numeric_amount'
+            when {{ unit_prices }} and nullif(trim(unit_price_raw), '') is null then 'missing_unit_price'
+            when {{ unit_prices }} and unit_price is null then 'non_numeric_unit_price'
+            when {{ unit_prices }} and nullif(trim(quantity_raw), '') is null then 'missing_quantity'
+            when not {{ unit_prices }} and nullif(trim(amount_raw), '') is null then 'missing_amount'
+            -- With unit prices, a null amount is a quantity that is not a number (next).
+            when not {{ unit_prices }} and amount is null then 'non_numeric_amount'
             when nullif(trim(quantity_raw), '') is not null and quantity is null
                 then 'non_numeric_quantity'
             -- NaN and infinities parse as numbers but fail this test too.
@@ -104,8 +123,47 @@ field_checks as (
                 then 'after_as_of_date'
             when transaction_id is null and {{ 'true' if 'transaction_id' in mapped else 'false' }}
                 then 'missing_transaction_id'
+            when order_id is null and {{ order_lines }}
+                then 'missing_order_id'
         end as field_rejection_reason
     from parsed
+
+),
+
+-- With order lines (var order_id_column), the lines of an order are one purchase by
+-- one customer on one day; an order id seen with two customers or on two days cannot
+-- be, and all its lines are quarantined (which line is right, nothing says).
+orders_in_conflict as (
+
+    select
+        order_id,
+        min(customer_id) != max(customer_id) as has_several_customers
+    from field_checks
+    where field_rejection_reason is null and {{ order_lines }}
+    group by order_id
+    having
+        min(customer_id) != max(customer_id)
+        or min(cast(transaction_at as date)) != max(cast(transaction_at as date))
+
+),
+
+order_checks as (
+
+    -- IN, not a join, as for copies below: the conflicts are few.
+    select
+        *,
+        case
+            when field_rejection_reason is not null then field_rejection_reason
+            when
+                order_id in (
+                    select orders_in_conflict.order_id from orders_in_conflict
+                    where orders_in_conflict.has_several_customers
+                )
+                then 'order_id_with_several_customers'
+            when order_id in (select orders_in_conflict.order_id from orders_in_conflict)
+                then 'order_id_with_several_dates'
+        end as row_rejection_reason
+    from field_checks
 
 ),
 
@@ -117,9 +175,9 @@ field_checks as (
 repeated_key_hashes as (
 
     {{ repeated_key_hashes(
-        'field_checks',
+        'order_checks',
         [duplicate_key],
-        'field_rejection_reason is null' if duplicate_check else 'false'
+        'row_rejection_reason is null' if duplicate_check else 'false'
     ) }}
 
 ),
@@ -136,9 +194,9 @@ later_copies as (
             partition by {{ duplicate_key }}
             order by {{ (content_order ~ ', ') if content_order }}source_file, source_row_number
         ) as copy_number
-    from field_checks
+    from order_checks
     where
-        field_rejection_reason is null
+        row_rejection_reason is null
         and {{ fast_hash([duplicate_key]) }} in (
             select repeated_key_hashes.key_hash from repeated_key_hashes
         )
@@ -158,7 +216,7 @@ duplicate_checks as (
                 )
                 then '{{ duplicate_reason }}'
         end as duplicate_rejection_reason
-    from field_checks
+    from order_checks
 
 ),
 
@@ -166,7 +224,7 @@ checked as (
 
     select
         *,
-        coalesce(field_rejection_reason, duplicate_rejection_reason) as rejection_reason
+        coalesce(row_rejection_reason, duplicate_rejection_reason) as rejection_reason
     from duplicate_checks
 
 ),
@@ -183,6 +241,7 @@ final as (
         transaction_at,
         amount,
         transaction_id,
+        order_id,
         rejection_reason,
         cast(transaction_at as date) as transaction_date,
         case when rejection_reason is not null then customer_id_raw end as customer_id_raw,
@@ -190,6 +249,8 @@ final as (
         case when rejection_reason is not null then amount_raw end as amount_raw,
         case when rejection_reason is not null then quantity_raw end as quantity_raw,
         case when rejection_reason is not null then transaction_id_raw end as transaction_id_raw,
+        case when rejection_reason is not null then unit_price_raw end as unit_price_raw,
+        case when rejection_reason is not null then order_id_raw end as order_id_raw,
         coalesce(quantity, 1) as quantity
     from checked
 

@@ -1,10 +1,38 @@
 """Write synthetic customer transactions to CSV or Parquet.
 
-Customers buy at heterogeneous, seasonal rates (gamma-distributed Poisson rates, busier in
-November and December), may drop out after any purchase (BG/NBD style), spend gamma-distributed
-amounts around a personal mean, and occasionally refund an earlier purchase. Clean rows are in
-chronological order. With --dirty-share F > 0, round(F * rows) extra defective rows, one defect
-each, are interleaved at random positions and every column is written as text.
+Two populations (--population), with the same columns, refunds, seasonality and defects:
+
+btyd (the default, and the bundled sample): customers buy at heterogeneous, seasonal rates
+(gamma-distributed Poisson rates, busier in November and December), may drop out after any
+purchase (BG/NBD style), and spend gamma-distributed amounts around a personal mean drawn
+independently of everything else (Gamma-Gamma style). BG/NBD + Gamma-Gamma is the true model.
+
+mixed: three kinds of customer for whom BG/NBD + Gamma-Gamma is the wrong model, trait by trait:
+  * kinds: 85% retail, 10% wholesale, 5% one-off (a single large project order, never repeated).
+    BTYD fits one homogeneous population; here the kinds differ in every respect below.
+  * purchase timing: retail buyers are Poisson, but their rates are a mix of two log-normal
+    segments (occasional, median one order per 90 days; frequent, one per 14 days), a bimodal
+    distribution that no gamma fits. Wholesale customers restock on a regular cycle of 20-40
+    days with 10% jitter on the calendar (gaps with a coefficient of variation ~0.1, where a
+    Poisson process has 1), without seasonality.
+  * dropout: a lifetime in days, not a coin flipped after each purchase (BG/NBD's beta-geometric).
+    It depends on the kind and segment: occasional retail buyers stay ~240 days on average,
+    frequent ones ~720 (so the more a customer buys, the longer they stay, the opposite of
+    per-purchase dropout), and wholesale customers ~3000 days (they rarely leave).
+  * order value scale and spread by kind: typical orders of 45 (retail), 650 (wholesale) and
+    300 (one-off), log-normal rather than gamma; one wholesale customer's orders vary ~12%
+    around their level, one retail customer's ~35%. Wholesale quantities come in cases of 10.
+  * order value and frequency: Gamma-Gamma assumes they are independent; here a retail
+    customer's order value falls with their purchase rate (~rate^-0.4: frequent buyers bring
+    smaller baskets), while wholesale customers are both frequent and big.
+  * order value and tenure: baskets grow as the customer ages (log value +0.4 per year since the
+    first order for retail, +0.2 for wholesale); Gamma-Gamma's customer mean is constant.
+  * order value and the first order: every order of a customer, the first included, scales with
+    one personal level, so the first order predicts the later ones. Gamma-Gamma reads repeat
+    orders only: for a one-order customer it predicts the population mean whatever they spent.
+
+Clean rows are in chronological order. With --dirty-share F > 0, round(F * rows) extra defective
+rows, one defect each, are interleaved at random positions and every column is written as text.
 """
 
 from __future__ import annotations
@@ -47,6 +75,11 @@ DEFECT_REASONS = (
 )
 AMOUNT_BOUND = 1_000_000.0
 
+# "btyd": BG/NBD + Gamma-Gamma is the true model; "mixed": kinds of customer it cannot describe.
+POPULATIONS = ("btyd", "mixed")
+# Customer kinds as reported in GeneratedTransactions.customers: the btyd population is one kind.
+KINDS = ("btyd", "retail", "wholesale", "one_off")
+
 # --- behavioural parameters -------------------------------------------------------------------
 # Tuned so that a default two-year window yields roughly 10 rows per customer: the long tail of
 # loyal heavy buyers is balanced by the many customers who buy once and lapse.
@@ -63,6 +96,28 @@ QUANTITY_P = 0.6  # geometric (capped at 12): mostly 1 item, occasionally severa
 REFUND_PROBABILITY = 0.033  # a few refunds fall past end_date and are dropped -> ~3% of rows
 REFUND_FULL_PROBABILITY = 0.6
 REFUND_MEAN_DELAY_DAYS = 7.0
+
+# --- mixed population: see the module docstring ---------------------------------------------
+# Arrays indexed by the mixed population's kind codes below (retail, wholesale, one-off).
+RETAIL, WHOLESALE, ONE_OFF = 0, 1, 2
+MIXED_KIND_SHARES = np.array([0.85, 0.10, 0.05])
+MIXED_ORDER_MEDIAN = np.array([45.0, 650.0, 300.0])  # a typical customer's typical order
+MIXED_CUSTOMER_SIGMA = np.array([0.7, 0.5, 0.6])  # log-normal spread of customers' levels
+MIXED_ORDER_SIGMA = np.array([0.35, 0.12, 0.0])  # spread of one customer's orders around it
+MIXED_GROWTH_PER_YEAR = np.array([0.4, 0.2, 0.0])  # log order value gained per year of tenure
+# Retail: Poisson buyers in two log-normal rate segments (occasional, frequent).
+RETAIL_FREQUENT_SHARE = 0.3
+RETAIL_RATE_MEDIAN_PER_DAY = np.array([1 / 90, 1 / 14])
+RETAIL_RATE_SIGMA = 0.5
+RETAIL_LIFETIME_MEAN_DAYS = np.array([240.0, 720.0])  # exponential lifetimes per segment
+RETAIL_RATE_ELASTICITY = -0.4  # order value ~ (rate / reference) ** elasticity
+RETAIL_REFERENCE_RATE_PER_DAY = 1 / 30
+# Wholesale: a regular restocking cycle on the calendar.
+WHOLESALE_CYCLE_DAYS = (20.0, 40.0)  # uniform per customer
+WHOLESALE_CYCLE_JITTER = 0.1  # standard deviation of a gap relative to the cycle
+WHOLESALE_JITTER_LIMIT = 3.0  # gaps are clipped to cycle * (1 +- 3 jitter)
+WHOLESALE_LIFETIME_MEAN_DAYS = 3000.0
+WHOLESALE_CASE_SIZE = 10
 
 # Relative demand by calendar month (Jan..Dec) and weekday (Mon..Sun).
 MONTH_WEIGHTS = np.array([0.85, 0.8, 0.9, 0.95, 1.0, 0.95, 0.9, 0.95, 1.0, 1.05, 1.4, 1.7])
@@ -104,6 +159,9 @@ class GeneratedTransactions:
 
     transactions: pd.DataFrame
     defects: pd.DataFrame  # source_row_number (1-based data row in the file), reason
+    # One row per customer: customer_id, kind (categorical over KINDS). Ground truth that the
+    # file does not carry; every customer of the btyd population is of kind "btyd".
+    customers: pd.DataFrame
 
 
 @dataclass(frozen=True)
@@ -114,6 +172,7 @@ class _CleanRows:
     epoch_seconds: np.ndarray  # int64
     amount_cents: np.ndarray  # int64, negative for refunds
     quantity: np.ndarray  # int64 >= 1
+    kind: np.ndarray  # int8 per customer (customer number - 1): index into KINDS
 
 
 # --- public API -------------------------------------------------------------------------------
@@ -125,27 +184,34 @@ def generate_transactions(
     dirty_share: float = 0.0,
     end_date: dt.date = DEFAULT_END_DATE,
     history_days: int = DEFAULT_HISTORY_DAYS,
+    population: str = "btyd",
 ) -> GeneratedTransactions:
     """Simulate transactions for `customers` customers; deterministic for a given seed.
 
-    The clean rows do not depend on dirty_share: dropping the defect rows from a dirty result
-    gives exactly the clean result for the same seed.
+    population is one of POPULATIONS (see the module docstring): "btyd" draws customers as
+    BG/NBD + Gamma-Gamma assume, "mixed" draws retail, wholesale and one-off customers that
+    break those assumptions. The clean rows do not depend on dirty_share: dropping the defect
+    rows from a dirty result gives exactly the clean result for the same seed.
     """
-    _validate(customers, dirty_share, history_days)
+    _validate(customers, dirty_share, history_days, population)
     # Separate streams so the defect injection never perturbs the clean simulation.
     clean_seq, dirty_seq = np.random.SeedSequence(seed).spawn(2)
-    rows = _simulate(np.random.default_rng(clean_seq), customers, end_date, history_days)
+    rows = _simulate(
+        np.random.default_rng(clean_seq), customers, end_date, history_days, population
+    )
     id_width = max(CUSTOMER_ID_WIDTH, len(str(customers)))
+    kinds = _customer_frame(rows.kind, id_width)
     if dirty_share == 0:
         table = _typed_table(rows, id_width, _transaction_id_width(len(rows.quantity)))
-        return GeneratedTransactions(_to_frame(table), _defect_frame(np.empty(0, np.int64), []))
+        defects = _defect_frame(np.empty(0, np.int64), [])
+        return GeneratedTransactions(_to_frame(table), defects, kinds)
     defect_count = _defect_count(len(rows.quantity), dirty_share)
     tid_width = _transaction_id_width(len(rows.quantity) + defect_count)
     clean_text = _text_table(rows, id_width, tid_width)
     table, positions, reasons = _inject_defects(
         np.random.default_rng(dirty_seq), clean_text, defect_count, end_date, tid_width
     )
-    return GeneratedTransactions(_to_frame(table), _defect_frame(positions + 1, reasons))
+    return GeneratedTransactions(_to_frame(table), _defect_frame(positions + 1, reasons), kinds)
 
 
 def write_transactions(frame: pd.DataFrame, path: str | Path) -> None:
@@ -208,6 +274,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"days of history before --end-date (default: {DEFAULT_HISTORY_DAYS})",
     )
+    parser.add_argument(
+        "--population",
+        choices=POPULATIONS,
+        default="btyd",
+        help="who the customers are: 'btyd' (default; the bundled sample) buy and spend as "
+        "BG/NBD + Gamma-Gamma assume; 'mixed' is 85%% retail, 10%% wholesale and 5%% one-off "
+        "customers for whom that model is wrong (a bimodal, non-gamma mix of purchase rates, "
+        "regular wholesale restocking, dropout by kind, order values that differ by kind, grow "
+        "with tenure, follow the first order and fall with a retail buyer's purchase rate)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -218,12 +294,14 @@ def run(args: argparse.Namespace) -> int:
         dirty_share=args.dirty_share,
         end_date=args.end_date,
         history_days=args.history_days,
+        population=args.population,
     )
     write_transactions(generated.transactions, args.out)
     elapsed = time.perf_counter() - started
+    population = "" if args.population == "btyd" else f" ({args.population} population)"
     print(
         f"wrote {len(generated.transactions):,} rows ({len(generated.defects):,} defective) "
-        f"for {args.customers:,} customers to {args.out} in {elapsed:.1f} s"
+        f"for {args.customers:,} customers{population} to {args.out} in {elapsed:.1f} s"
     )
     return 0
 
@@ -249,7 +327,9 @@ def _iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from error
 
 
-def _validate(customers: int, dirty_share: float, history_days: int) -> None:
+def _validate(customers: int, dirty_share: float, history_days: int, population: str) -> None:
+    if population not in POPULATIONS:
+        raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
     if customers < 1:
         raise ValueError(f"customers must be >= 1, got {customers}")
     if history_days < 1:
@@ -262,17 +342,29 @@ def _validate(customers: int, dirty_share: float, history_days: int) -> None:
 
 
 def _simulate(
-    rng: np.random.Generator, customers: int, end_date: dt.date, history_days: int
+    rng: np.random.Generator,
+    customers: int,
+    end_date: dt.date,
+    history_days: int,
+    population: str = "btyd",
 ) -> _CleanRows:
     start = end_date - dt.timedelta(days=history_days)
     days = history_days + 1  # both ends inclusive
     cumulative = np.concatenate([[0.0], np.cumsum(_daily_intensity(start, days))])
 
-    counts, clock = _purchase_clock(rng, customers, horizon=cumulative[-1])
-    day = _clock_to_day(clock, cumulative)
-    seconds = day * SECONDS_PER_DAY + _time_of_day(rng, len(day))
-    cents = _order_cents(rng, _customer_spend_means(rng, customers), counts)
-    quantity = _sample_table(rng, _quantity_table(), len(cents))
+    if population == "btyd":
+        # The draws keep their original order: the btyd output must not change.
+        counts, clock = _purchase_clock(rng, customers, horizon=cumulative[-1])
+        day = _clock_to_day(clock, cumulative)
+        seconds = day * SECONDS_PER_DAY + _time_of_day(rng, len(day))
+        cents = _order_cents(rng, _customer_spend_means(rng, customers), counts)
+        quantity = _sample_table(rng, _quantity_table(), len(cents))
+        kind = np.full(customers, KINDS.index("btyd"), dtype=np.int8)
+    else:
+        mixed = _mixed_purchases(rng, customers, cumulative)
+        counts, day, cents, quantity = mixed.counts, mixed.day, mixed.cents, mixed.quantity
+        seconds = day * SECONDS_PER_DAY + _time_of_day(rng, len(day))
+        kind = (mixed.kind + KINDS.index("retail")).astype(np.int8)
 
     refund = _refunds(rng, day, cents, quantity, last_day=days - 1)
     refund_day = day[refund.source] + refund.delay_days
@@ -285,6 +377,7 @@ def _simulate(
         epoch_seconds=sorted_seconds + _epoch_seconds(start),
         amount_cents=np.concatenate([cents, -refund.cents])[order],
         quantity=np.concatenate([quantity, refund.quantity])[order],
+        kind=kind,
     )
 
 
@@ -318,20 +411,145 @@ def _purchase_clock(
     repeats = np.minimum(window_events, rng.geometric(dropout) - 1)
     counts = repeats + 1
 
-    # The first k of m sorted uniforms are S_1..S_k / (S_k + Gamma(m - k + 1)) with S the
-    # cumulative sums of unit exponentials, so only the k kept events are ever drawn. A zero
-    # gap in each customer's first slot makes S_0 = 0 the first purchase itself.
+    clock = _spread_events(rng, counts, window_events - repeats, birth, remaining)
+    return counts, clock
+
+
+def _spread_events(
+    rng: np.random.Generator,
+    counts: np.ndarray,
+    unseen: np.ndarray,
+    birth: np.ndarray,
+    remaining: np.ndarray,
+) -> np.ndarray:
+    """Times of each customer's counts[i] purchases, grouped by customer: the first at birth[i],
+    the rest the first counts[i] - 1 of counts[i] - 1 + unseen[i] sorted uniform times in
+    (birth[i], birth[i] + remaining[i]).
+
+    The first k of m sorted uniforms are S_1..S_k / (S_k + Gamma(m - k + 1)) with S the
+    cumulative sums of unit exponentials, so only the k kept events are ever drawn. A zero
+    gap in each customer's first slot makes S_0 = 0 the first purchase itself.
+    """
     ends = np.cumsum(counts)
     starts = ends - counts
-    gaps = rng.standard_exponential(int(ends[-1]), dtype=np.float32)
+    total = int(ends[-1]) if len(ends) else 0  # a mixed population may have no retail buyer
+    gaps = rng.standard_exponential(total, dtype=np.float32)
     gaps[starts] = 0.0
     running = np.cumsum(gaps, dtype=np.float64)
     base = running[starts]
-    span = running[ends - 1] - base + rng.gamma((window_events - repeats + 1).astype(np.float64))
+    span = running[ends - 1] - base + rng.gamma((unseen + 1).astype(np.float64))
     scale = remaining / np.maximum(span, 1e-12)
     # birth + (running - base) * scale, with the per-customer terms folded into one offset.
-    clock = running * np.repeat(scale, counts) + np.repeat(birth - base * scale, counts)
-    return counts, clock
+    return running * np.repeat(scale, counts) + np.repeat(birth - base * scale, counts)
+
+
+@dataclass(frozen=True)
+class _Purchases:
+    """Purchases of the mixed population, grouped by customer and in time order within one."""
+
+    counts: np.ndarray  # int64 per customer, >= 1
+    day: np.ndarray  # int64 per purchase: day index in the window
+    cents: np.ndarray  # int64 per purchase, > 0
+    quantity: np.ndarray  # int64 per purchase, >= 1
+    kind: np.ndarray  # per customer: RETAIL, WHOLESALE or ONE_OFF
+
+
+def _mixed_purchases(
+    rng: np.random.Generator, customers: int, cumulative: np.ndarray
+) -> _Purchases:
+    """Purchases of retail, wholesale and one-off customers (see the module docstring)."""
+    kinds = _lookup_table(MIXED_KIND_SHARES, np.arange(len(MIXED_KIND_SHARES), dtype=np.int8))
+    kind = _sample_table(rng, kinds, customers)
+    # First purchases are staggered over the window on the seasonal clock, as for btyd.
+    birth = rng.uniform(0.0, cumulative[-1], customers)
+    retail = np.flatnonzero(kind == RETAIL)
+    wholesale = np.flatnonzero(kind == WHOLESALE)
+    one_off = np.flatnonzero(kind == ONE_OFF)
+
+    # Retail: Poisson purchases on the seasonal clock until an exponential lifetime ends.
+    segment, rate = _retail_rates(rng, len(retail))
+    lifetime = rng.exponential(RETAIL_LIFETIME_MEAN_DAYS[segment])
+    active = np.minimum(lifetime, cumulative[-1] - birth[retail])
+    retail_counts = rng.poisson(rate * active) + 1
+    retail_clock = _spread_events(
+        rng, retail_counts, np.zeros(len(retail), np.int64), birth[retail], active
+    )
+
+    # Wholesale: a regular cycle on the calendar (no seasonality) until the lifetime ends.
+    wholesale_counts, wholesale_day = _cycle_days(
+        rng, _clock_to_calendar(birth[wholesale], cumulative), days=len(cumulative) - 1
+    )
+
+    counts = np.ones(customers, dtype=np.int64)
+    counts[retail] = retail_counts
+    counts[wholesale] = wholesale_counts
+    event_kind = np.repeat(kind, counts)
+    day = np.empty(len(event_kind), dtype=np.int64)
+    day[event_kind == RETAIL] = _clock_to_day(retail_clock, cumulative)
+    day[event_kind == WHOLESALE] = wholesale_day
+    day[event_kind == ONE_OFF] = _clock_to_day(birth[one_off], cumulative)
+
+    # Order values: a personal level (log-normal by kind; retail's falls with the purchase
+    # rate) that every order shares, the first included, growing with tenure.
+    level = np.log(MIXED_ORDER_MEDIAN[kind]) + MIXED_CUSTOMER_SIGMA[kind] * rng.standard_normal(
+        customers
+    )
+    level[retail] += RETAIL_RATE_ELASTICITY * np.log(rate / RETAIL_REFERENCE_RATE_PER_DAY)
+    starts = np.cumsum(counts) - counts
+    tenure_years = (day - np.repeat(day[starts], counts)) / 365.25
+    log_value = (
+        np.repeat(level, counts)
+        + MIXED_GROWTH_PER_YEAR[event_kind] * tenure_years
+        + MIXED_ORDER_SIGMA[event_kind] * rng.standard_normal(len(day))
+    )
+    cents = np.clip(np.rint(np.exp(log_value) * 100), MIN_ORDER_CENTS, MAX_ORDER_CENTS)
+
+    quantity = _sample_table(rng, _quantity_table(), len(day))
+    quantity[event_kind == WHOLESALE] *= WHOLESALE_CASE_SIZE
+    return _Purchases(counts, day, cents.astype(np.int64), quantity, kind)
+
+
+def _retail_rates(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Segment (0 occasional, 1 frequent) and purchase rate per day: a mix of two log-normals."""
+    segment = (rng.random(n) < RETAIL_FREQUENT_SHARE).astype(np.intp)
+    rate = RETAIL_RATE_MEDIAN_PER_DAY[segment] * np.exp(RETAIL_RATE_SIGMA * rng.standard_normal(n))
+    return segment, rate
+
+
+def _cycle_days(
+    rng: np.random.Generator, first_day: np.ndarray, days: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Purchases per wholesale customer and their day indices, grouped by customer: the first
+    on first_day (fractional), then one per cycle (jittered) until the lifetime or the window
+    ends."""
+    cycle = rng.uniform(*WHOLESALE_CYCLE_DAYS, len(first_day))
+    active = np.minimum(
+        rng.exponential(WHOLESALE_LIFETIME_MEAN_DAYS, len(first_day)), days - first_day
+    )
+    # Enough slots for the shortest possible gaps to cover the active span; the rest are dropped.
+    shortest = 1 - WHOLESALE_JITTER_LIMIT * WHOLESALE_CYCLE_JITTER
+    slots = (active / (cycle * shortest)).astype(np.int64) + 1
+    starts = np.cumsum(slots) - slots
+    owner = np.repeat(np.arange(len(first_day)), slots)
+    jitter = np.clip(
+        rng.standard_normal(len(owner)), -WHOLESALE_JITTER_LIMIT, WHOLESALE_JITTER_LIMIT
+    )
+    gaps = cycle[owner] * (1 + WHOLESALE_CYCLE_JITTER * jitter)
+    gaps[starts] = 0.0
+    running = np.cumsum(gaps)
+    offset = running - np.repeat(running[starts], slots)
+    keep = offset < np.repeat(active, slots)
+    keep[starts] = True
+    counts = np.bincount(owner[keep], minlength=len(first_day)).astype(np.int64)
+    day = (np.repeat(first_day, slots) + offset)[keep].astype(np.int64)
+    return counts, np.minimum(day, days - 1)
+
+
+def _clock_to_calendar(clock: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
+    """Fractional calendar day for each seasonal-clock time."""
+    day = _clock_to_day(clock, cumulative)
+    within = (clock - cumulative[day]) / (cumulative[day + 1] - cumulative[day])
+    return day + np.clip(within, 0.0, 1.0)
 
 
 def _clock_to_day(clock: np.ndarray, cumulative: np.ndarray) -> np.ndarray:
@@ -523,6 +741,14 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
     # With TEXT columns the str columns wrap the Arrow data as is, and split_blocks avoids
     # copying the numeric columns into one consolidated block.
     return table.select(list(COLUMNS)).to_pandas(split_blocks=True)
+
+
+def _customer_frame(kind: np.ndarray, id_width: int) -> pd.DataFrame:
+    customer_number = np.arange(1, len(kind) + 1, dtype=np.int64)
+    kinds = pa.DictionaryArray.from_arrays(pa.array(kind), pa.array(KINDS, type=TEXT))
+    return pa.table({"customer_id": _digits(customer_number, id_width), "kind": kinds}).to_pandas(
+        split_blocks=True
+    )
 
 
 def _defect_frame(row_numbers: np.ndarray, reasons: list[str] | np.ndarray) -> pd.DataFrame:

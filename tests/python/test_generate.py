@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import duckdb
@@ -12,13 +13,16 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from scipy import stats
 
 from clv import cli
 from clv.generate import (
     AMOUNT_BOUND,
     COLUMNS,
     DEFECT_REASONS,
+    KINDS,
     GeneratedTransactions,
+    _retail_rates,
     generate_transactions,
     write_transactions,
 )
@@ -55,6 +59,23 @@ def per_customer_counts(frame: pd.DataFrame) -> pd.Series:
     return frame.groupby("customer_id").size()
 
 
+def digest(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's values (amounts in cents), independent of pandas' hashing."""
+    sha = hashlib.sha256()
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == np.dtype("datetime64[s]"):
+            data = column.to_numpy().astype(np.int64).tobytes()
+        elif column.dtype == np.float64:
+            data = np.rint(column.to_numpy() * 100).astype(np.int64).tobytes()
+        elif column.dtype == np.int64:
+            data = column.to_numpy().tobytes()
+        else:
+            data = "\n".join(column.astype(str).tolist()).encode()
+        sha.update(name.encode() + b"\0" + data + b"\0")
+    return sha.hexdigest()
+
+
 # --- determinism and shape --------------------------------------------------------------------
 
 
@@ -63,6 +84,40 @@ def test_same_seed_gives_identical_output() -> None:
     second = generate_transactions(300, seed=11, dirty_share=0.1)
     pd.testing.assert_frame_equal(first.transactions, second.transactions)
     pd.testing.assert_frame_equal(first.defects, second.defects)
+
+
+# Digests of the btyd population's output taken before the mixed population was added: the
+# default output (and so the bundled sample) must not change.
+@pytest.mark.parametrize(
+    ("kwargs", "rows", "transactions_digest", "defects_digest"),
+    [
+        (
+            {"customers": 500, "seed": 3},
+            5961,
+            "560057366fc9df498057912ec4f5eb5c668add04e9e9b752a1e3dd3525b066e7",
+            "1459a7f3ac34f72cb425d875ebf8935e6194839f0ec25cf3d75c523e3ec8fa95",
+        ),
+        (
+            {"customers": 400, "seed": 9, "dirty_share": 0.1},
+            3996,
+            "9d8090350cf8fe9071de0e79fb8d49e34420484661781449b1a9d3039e44dd3a",
+            "b05ac835d9024916ab0270791d72487aecb77c812ffa8caf4ef3a164c600453e",
+        ),
+    ],
+    ids=["clean", "dirty"],
+)
+def test_default_population_output_is_unchanged(
+    kwargs: dict, rows: int, transactions_digest: str, defects_digest: str
+) -> None:
+    for generated in (
+        generate_transactions(**kwargs),
+        generate_transactions(**kwargs, population="btyd"),
+    ):
+        assert len(generated.transactions) == rows
+        assert digest(generated.transactions) == transactions_digest
+        assert digest(generated.defects) == defects_digest
+        assert (generated.customers["kind"] == "btyd").all()
+        assert len(generated.customers) == kwargs["customers"]
 
 
 def test_different_seeds_give_different_output() -> None:
@@ -347,6 +402,7 @@ def test_dropping_defects_recovers_the_clean_data(
         ({"customers": 10, "dirty_share": 0.6}, "dirty_share"),
         ({"customers": 10, "dirty_share": -0.1}, "dirty_share"),
         ({"customers": 10, "history_days": 0}, "history_days"),
+        ({"customers": 10, "population": "wholesale"}, "population"),
     ],
 )
 def test_invalid_arguments_are_rejected(kwargs: dict, message: str) -> None:
@@ -384,11 +440,208 @@ def test_cli_passes_every_option_through(tmp_path: Path) -> None:
     assert written["transaction_date"].tolist() == expected["transaction_date"].tolist()
 
 
+def test_cli_passes_the_population_through(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "tx.parquet"
+    argv = ["generate", "--customers", "60", "--out", str(path), "--seed", "2"]
+    assert cli.main([*argv, "--population", "mixed"]) == 0
+    expected = generate_transactions(60, seed=2, population="mixed").transactions
+    written = pq.read_table(path).to_pandas()
+    assert written["amount"].tolist() == expected["amount"].tolist()
+    assert written["transaction_date"].tolist() == expected["transaction_date"].tolist()
+    assert "(mixed population)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(
     "extra",
-    [["--dirty-share", "0.7"], ["--customers", "0"], ["--end-date", "30/06/2026"]],
+    [
+        ["--dirty-share", "0.7"],
+        ["--customers", "0"],
+        ["--end-date", "30/06/2026"],
+        ["--population", "retail"],
+    ],
 )
 def test_cli_rejects_bad_options(tmp_path: Path, extra: list[str]) -> None:
     argv = ["generate", "--customers", "10", "--out", str(tmp_path / "x.csv"), *extra]
     with pytest.raises(SystemExit):
         cli.main(argv)
+
+
+# --- mixed population -------------------------------------------------------------------------
+
+MIXED_CUSTOMERS = 6000
+
+
+@pytest.fixture(scope="module")
+def mixed() -> GeneratedTransactions:
+    return generate_transactions(MIXED_CUSTOMERS, seed=7, population="mixed")
+
+
+@pytest.fixture(scope="module")
+def mixed_purchases(mixed: GeneratedTransactions) -> pd.DataFrame:
+    """Purchases with their customer's kind, days since the customer's first purchase and
+    days since their previous purchase, in time order per customer."""
+    frame = mixed.transactions
+    purchases = frame[frame["amount"] > 0].sort_values(
+        ["customer_id", "transaction_date"], kind="stable"
+    )
+    kinds = mixed.customers.set_index("customer_id")["kind"].astype(str)
+    dates = purchases.groupby("customer_id")["transaction_date"]
+    return purchases.assign(
+        kind=purchases["customer_id"].map(kinds),
+        tenure_days=(purchases["transaction_date"] - dates.transform("min")).dt.days,
+        gap_days=dates.diff().dt.total_seconds() / 86400,
+    )
+
+
+@pytest.fixture(scope="module")
+def mixed_customers(mixed_purchases: pd.DataFrame) -> pd.DataFrame:
+    """One row per customer: kind, purchases, order values and purchase gaps."""
+    by_customer = mixed_purchases.groupby("customer_id")
+    customers = by_customer.agg(
+        kind=("kind", "first"),
+        purchases=("amount", "size"),
+        first_value=("amount", "first"),
+        mean_value=("amount", "mean"),
+        value_std=("amount", "std"),
+        gap_mean=("gap_days", "mean"),
+        gap_std=("gap_days", "std"),
+        first_date=("transaction_date", "min"),
+        last_date=("transaction_date", "max"),
+    )
+    later = mixed_purchases[by_customer.cumcount() > 0]
+    customers["later_value"] = later.groupby("customer_id")["amount"].mean()
+    customers["gap_cv"] = customers["gap_std"] / customers["gap_mean"]
+    customers["value_cv"] = customers["value_std"] / customers["mean_value"]
+    return customers
+
+
+def spearman(left: pd.Series, right: pd.Series) -> float:
+    return left.rank().corr(right.rank())
+
+
+def test_mixed_population_is_deterministic_per_seed() -> None:
+    first = generate_transactions(400, seed=11, dirty_share=0.1, population="mixed")
+    second = generate_transactions(400, seed=11, dirty_share=0.1, population="mixed")
+    pd.testing.assert_frame_equal(first.transactions, second.transactions)
+    pd.testing.assert_frame_equal(first.defects, second.defects)
+    pd.testing.assert_frame_equal(first.customers, second.customers)
+    other = generate_transactions(400, seed=12, population="mixed").transactions
+    assert not other.equals(generate_transactions(400, seed=11, population="mixed").transactions)
+    btyd = generate_transactions(400, seed=11).transactions
+    assert not btyd.equals(generate_transactions(400, seed=11, population="mixed").transactions)
+
+
+def test_mixed_population_keeps_the_file_format(mixed: GeneratedTransactions) -> None:
+    frame = mixed.transactions
+    assert tuple(frame.columns) == COLUMNS
+    assert frame["transaction_date"].dtype == np.dtype("datetime64[s]")
+    assert frame["amount"].dtype == np.float64
+    assert frame["quantity"].dtype == np.int64
+    assert frame["transaction_id"].is_unique
+    assert frame["transaction_date"].is_monotonic_increasing
+    start = pd.Timestamp(END_DATE - dt.timedelta(days=HISTORY_DAYS))
+    assert frame["transaction_date"].min() >= start
+    assert frame["transaction_date"].max() < pd.Timestamp(END_DATE + dt.timedelta(days=1))
+    assert 5 <= len(frame) / MIXED_CUSTOMERS <= 15
+    assert 0.015 <= (frame["amount"] < 0).mean() <= 0.05
+    assert (frame["quantity"] >= 1).all()
+    purchases = frame[frame["amount"] > 0]
+    assert set(purchases["customer_id"]) == set(mixed.customers["customer_id"])
+    assert mixed.customers["customer_id"].tolist() == [
+        f"{number:07d}" for number in range(1, MIXED_CUSTOMERS + 1)
+    ]
+    assert list(mixed.customers["kind"].cat.categories) == list(KINDS)
+    shares = mixed.customers["kind"].value_counts(normalize=True)
+    assert shares["btyd"] == 0
+    assert 0.82 <= shares["retail"] <= 0.88
+    assert 0.08 <= shares["wholesale"] <= 0.12
+    assert 0.03 <= shares["one_off"] <= 0.07
+
+
+def test_mixed_population_takes_defects_like_the_default() -> None:
+    clean = generate_transactions(300, seed=5, population="mixed")
+    dirty = generate_transactions(300, seed=5, dirty_share=0.2, population="mixed")
+    assert len(dirty.defects) == round(0.2 * len(dirty.transactions))
+    assert set(dirty.defects["reason"]) == set(DEFECT_REASONS)
+    kept = dirty.transactions.drop(index=dirty.defects["source_row_number"] - 1)
+    assert kept["transaction_id"].tolist() == clean.transactions["transaction_id"].tolist()
+    assert kept["amount"].tolist() == [f"{amount:.2f}" for amount in clean.transactions["amount"]]
+    pd.testing.assert_frame_equal(dirty.customers, clean.customers)
+
+
+def test_mixed_population_handles_tiny_populations_and_windows() -> None:
+    # Some of these draw no retail or no wholesale customer at all.
+    for customers, seed in [(1, seed) for seed in range(20)] + [(3, 1), (7, 2)]:
+        generated = generate_transactions(customers, seed=seed, population="mixed")
+        assert generated.transactions["customer_id"].nunique() == customers
+    end, days = dt.date(2020, 3, 1), 1
+    for seed in range(5):
+        frame = generate_transactions(
+            50, seed=seed, end_date=end, history_days=days, population="mixed"
+        ).transactions
+        dates = frame["transaction_date"].dt.date
+        assert dates.min() >= end - dt.timedelta(days=days)
+        assert dates.max() <= end
+
+
+def test_wholesale_orders_are_bigger_and_steadier_than_retail(
+    mixed_purchases: pd.DataFrame, mixed_customers: pd.DataFrame
+) -> None:
+    median = mixed_purchases.groupby("kind")["amount"].median()
+    assert median["wholesale"] >= 5 * median["retail"]
+    assert median["one_off"] >= 3 * median["retail"]
+    # Spread of one customer's orders around their own mean.
+    repeat = mixed_customers[mixed_customers["purchases"] >= 5]
+    value_cv = repeat.groupby("kind")["value_cv"].median()
+    assert value_cv["wholesale"] < 0.5 * value_cv["retail"]
+    quantity = mixed_purchases.groupby("kind")["quantity"].median()
+    assert quantity["wholesale"] >= 10 * quantity["retail"]
+
+
+def test_wholesale_buys_on_a_cycle_and_retail_at_random(mixed_customers: pd.DataFrame) -> None:
+    repeat = mixed_customers[mixed_customers["purchases"] >= 5]
+    gap_cv = repeat.groupby("kind")["gap_cv"].median()
+    assert gap_cv["wholesale"] < 0.25  # a Poisson process's gaps have CV 1
+    assert gap_cv["retail"] > 0.75
+    cycle = repeat.loc[repeat["kind"] == "wholesale", "gap_mean"]
+    assert cycle.between(15, 45).all()
+
+
+def test_retail_purchase_rates_are_a_two_segment_mix_not_a_gamma() -> None:
+    _, rate = _retail_rates(np.random.default_rng(3), 20_000)
+    # Two clusters of log rates (occasional ~1/90 per day, frequent ~1/14) with a dip between.
+    counts, _ = np.histogram(np.log(rate), bins=np.log([1 / 400, 1 / 150, 1 / 50, 1 / 25, 1 / 5]))
+    _, occasional, dip, frequent = counts
+    assert dip < 0.5 * min(occasional, frequent)
+    # The gamma closest to them (the family BG/NBD assumes) is rejected outright.
+    shape, _, scale = stats.gamma.fit(rate, floc=0)
+    assert stats.kstest(rate, "gamma", args=(shape, 0, scale)).pvalue < 1e-6
+
+
+def test_dropout_depends_on_kind(mixed_customers: pd.DataFrame) -> None:
+    end = pd.Timestamp(END_DATE + dt.timedelta(days=1))
+    old = mixed_customers[mixed_customers["first_date"] < end - pd.Timedelta(days=365)]
+    recently_active = (old["last_date"] >= end - pd.Timedelta(days=90)).groupby(old["kind"]).mean()
+    assert recently_active["wholesale"] > 0.7
+    assert recently_active["retail"] < 0.4
+    assert (mixed_customers.loc[mixed_customers["kind"] == "one_off", "purchases"] == 1).all()
+
+
+def test_order_value_follows_the_first_order_tenure_and_frequency(
+    mixed_purchases: pd.DataFrame, mixed_customers: pd.DataFrame
+) -> None:
+    retail = mixed_customers[(mixed_customers["kind"] == "retail")]
+    repeat = retail[retail["purchases"] >= 2]
+    # Later orders scale with the first (which Gamma-Gamma's repeat-order mean leaves out).
+    assert spearman(repeat["first_value"], repeat["later_value"]) > 0.6
+    # Frequent retail buyers bring smaller baskets (Gamma-Gamma assumes independence).
+    assert spearman(retail["purchases"], retail["mean_value"]) < -0.1
+    # Baskets grow with tenure: an order relative to its customer's median, against the
+    # customer's age at that order.
+    for kind in ("retail", "wholesale"):
+        loyal = mixed_purchases[
+            (mixed_purchases["kind"] == kind)
+            & mixed_purchases["customer_id"].map(mixed_customers["purchases"]).ge(4)
+        ]
+        relative = loyal["amount"] / loyal.groupby("customer_id")["amount"].transform("median")
+        assert spearman(loyal["tenure_days"], relative) > 0.15, kind

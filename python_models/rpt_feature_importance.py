@@ -21,7 +21,8 @@ def model(dbt, session):
         dbt.ref("int_customer_features_as_of_date"), "customer_id", CONTRIBUTION_SAMPLE
     )
     contributions = mean_abs_contributions(scoring_model, to_pandas(sample))
-    contributions["target"] = "prob_purchase"
+    # The contributions are the ranking booster's (clv.drivers).
+    contributions["target"] = "expected_spend" if scoring_model.expected_spend else "prob_purchase"
     return as_model_result(
         session, importance.merge(contributions, on=["target", "feature"], how="left")
     )

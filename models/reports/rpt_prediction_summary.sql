@@ -15,7 +15,27 @@ customer_predictions as (
 
 ),
 
-final as (
+model_registry as (
+
+    select
+        model_version,
+        spend_model
+    from {{ ref('model_registry') }}
+
+),
+
+spend_models as (
+
+    -- The same on every row of a version.
+    select
+        model_version,
+        max(spend_model) as spend_model
+    from model_registry
+    group by model_version
+
+),
+
+runs as (
 
     select
         as_of_date,
@@ -32,6 +52,16 @@ final as (
         sum(prob_purchase) as expected_buyers
     from customer_predictions
     group by as_of_date, horizon_days, model_version
+
+),
+
+final as (
+
+    select
+        runs.*,
+        spend_models.spend_model
+    from runs
+    left join spend_models on runs.model_version = spend_models.model_version
 
 )
 

@@ -1,10 +1,11 @@
 """Why a forecast is what it is: LightGBM's own per-feature contributions (pred_contrib).
 
-The booster adjusts BTYD's purchase log-odds. pred_contrib (TreeSHAP) splits each
-customer's adjustment, the booster's raw score, exactly into one contribution per
-feature plus a bias that every customer shares. Expected spend is P(purchase) times
-BTYD's spend given a purchase, so a feature that raises the log-odds raises the
-customer's expected spend above what BTYD alone would give.
+The expected-spend booster adjusts BTYD's log expected spend. pred_contrib (TreeSHAP)
+splits each customer's adjustment, the booster's raw score, exactly into one
+contribution per feature plus a bias that every customer shares: expected spend is
+BTYD's times exp(bias + the contributions), so a contribution of 0.26 reads as x1.3 on
+BTYD's forecast. (A version of an earlier release, without that booster, is explained
+by its purchase booster, in log-odds of a purchase.)
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ DRIVERS_SCHEMA = pa.schema(
 def contributions(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """(The booster's input matrix, its contributions: one column per feature, then the bias)."""
     _, matrix = booster_inputs(model, features)
-    return matrix, model.prob_purchase.predict(matrix, pred_contrib=True)
+    return matrix, model.ranking_booster.predict(matrix, pred_contrib=True)
 
 
 def top_drivers(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:

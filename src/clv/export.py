@@ -129,6 +129,8 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     return {
         "as_of_date": str(as_of_date),
         "model_version": version,
+        # How spend given a purchase is forecast: its quantile boosters, or BTYD's and why.
+        "spend_model": registry["spend_model"].iloc[0] if "spend_model" in registry else None,
         "customers": customers,
         "row_counts": row_counts,
     }

@@ -14,7 +14,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from clv.features import MODEL_FEATURES
-from clv.training import TrainingResult
+from clv.training import TrainingResult, quantile_column
 
 REGISTRY_COLUMNS = (
     "model_version",
@@ -39,6 +39,7 @@ REGISTRY_COLUMNS = (
     # Last: an existing registry gains these as new columns (on_schema_change).
     "btyd_fit_id",
     "calibrated_levels",
+    "spend_model",
 )
 
 
@@ -61,8 +62,8 @@ def registry_rows(
             "model_version": model_version,
             "target": booster.target,
             "objective": booster.objective,
-            # Kept for versions of earlier releases, whose quantiles were boosters.
-            "quantile_level": None,
+            # spend_given_purchase: the level of spend given a purchase it forecasts.
+            "quantile_level": booster.quantile_level,
             "model_text": booster.booster.model_to_string(num_iteration=booster.best_iteration),
             "feature_names": json.dumps(list(MODEL_FEATURES)),
             "parameters": json.dumps(booster.parameters, sort_keys=True),
@@ -82,6 +83,7 @@ def registry_rows(
             "calibrated_levels": json.dumps(
                 {str(level): read for level, read in result.calibrated_levels.items()}
             ),
+            "spend_model": result.spend_model,
         }
         for booster in result.boosters
     ]
@@ -95,7 +97,8 @@ def write_model_files(version_rows: pd.DataFrame, btyd_fit: dict, folder: Path) 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for row in version_rows.itertuples(index=False):
-        written.append(folder / f"{row.target}.txt")
+        level = "" if pd.isna(row.quantile_level) else quantile_column(row.quantile_level)
+        written.append(folder / f"{row.target}{level.removeprefix('spend')}.txt")
         written[-1].write_text(row.model_text)
     written.append(folder / "btyd.json")
     written[-1].write_text(json.dumps(btyd_fit, indent=2, default=str))
@@ -107,13 +110,17 @@ def feature_importance(registry: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for row in registry.itertuples(index=False):
         booster = lgb.Booster(model_str=row.model_text)
+        # A spend booster per level: spend_given_purchase_p10, ...
+        target = row.target
+        if not pd.isna(row.quantile_level):
+            target += quantile_column(row.quantile_level).removeprefix("spend")
         gains = booster.feature_importance(importance_type="gain")
         total = float(gains.sum()) or 1.0
         for feature, gain in zip(booster.feature_name(), gains, strict=True):
             rows.append(
                 {
                     "model_version": row.model_version,
-                    "target": row.target,
+                    "target": target,
                     "feature": feature,
                     "gain": float(gain),
                     "gain_share": float(gain) / total,

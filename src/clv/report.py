@@ -72,7 +72,7 @@ HEAT_SCALE = [
 ]
 LEVEL_COLOURS = (BLUE, GREEN, ORANGE, RED, GREY)  # quantile levels, lowest first
 TOP_FEATURES = 15
-IMPORTANCE_TARGET = "prob_purchase"
+IMPORTANCE_TARGET = "expected_spend"  # the booster that ranks the customers
 # Modebar: PNG export and zoom; no plotly logo and no link that would leave the page.
 PLOT_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d"]}
 CONTENT_SECURITY_POLICY = (
@@ -1075,8 +1075,8 @@ def _chart_feature_importance(ctx: _Context) -> _Chart:
     frame = frame[targets == target]
     if not (frame["gain_share"] > 0).any():
         raise _Unavailable(
-            "No splits: the purchase-probability booster learnt nothing from this history (every"
-            " feature's gain is 0), so the forecasts are BTYD's own"
+            "No splits: the expected-spend booster learnt nothing from this history (every"
+            " feature's gain is 0), so the expected spend is BTYD's own"
         )
     has_contribution = (
         "mean_abs_contribution" in frame and frame["mean_abs_contribution"].notna().any()
@@ -1091,7 +1091,7 @@ def _chart_feature_importance(ctx: _Context) -> _Chart:
         shared_yaxes=True,
         horizontal_spacing=0.04,
         subplot_titles=(
-            ["Mean |contribution| to today's forecasts (log-odds)", "Share of split gain"]
+            ["Mean |contribution| to today's forecasts (log)", "Share of split gain"]
             if has_contribution
             else ["Share of split gain"]
         ),
@@ -1103,8 +1103,7 @@ def _chart_feature_importance(ctx: _Context) -> _Chart:
             x=top["mean_abs_contribution"],
             orientation="h",
             marker_color=BLUE,
-            hovertemplate="%{y}: moves the log-odds of a purchase by %{x:.3f} on average"
-            "<extra></extra>",
+            hovertemplate="%{y}: moves log expected spend by %{x:.3f} on average<extra></extra>",
             row=1,
             col=1,
         )
@@ -1301,9 +1300,10 @@ SPECS: dict[str, _Spec] = {
     ),
     "feature-importance": _Spec(
         "What drives the forecasts",
-        f"The top {TOP_FEATURES} features of the purchase-probability booster: how far each "
+        f"The top {TOP_FEATURES} features of the expected-spend booster: how far each "
         "moves today's forecasts on average (blue: the mean absolute LightGBM contribution, "
-        "in log-odds of a purchase, over a sample of the customers scored; each customer's own "
+        "in log expected spend on top of BTYD's, so 0.1 is about 10%, over a sample of the "
+        "customers scored; each customer's own "
         "top three drivers are in customer_prediction_drivers) and its share of the split "
         "gain in training (orange).",
         _chart_feature_importance,
@@ -1355,6 +1355,7 @@ def _summary_cards(ctx: _Context) -> str:
         ("Forecast as of", _fmt_date(summary.get("as_of_date"))),
         ("Horizon", f"{_fmt_int(summary.get('horizon_days'))} days"),
         ("Model version", _fmt_value(summary.get("model_version"))),
+        ("Spend given a purchase", _fmt_value(summary.get("spend_model"))),
     ]
     items = "".join(
         f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'

@@ -1,28 +1,28 @@
-"""Train the forecast booster on labelled training examples (one row per customer and cutoff).
+"""Train the forecast boosters on labelled training examples (one row per customer and cutoff).
 
 The design, and why (measured out of time on CDNOW, a single-cohort retailer, and on
-generated data):
+generated data, BTYD's own model and a population it cannot describe):
 - The BG/NBD + Gamma-Gamma forecast, fitted at each cutoff on that cutoff's history only,
-  is the base, and its predictive distribution is the forecast's shape: no purchase in
-  the window, or spend given a purchase (BG/NBD's count of purchase days given at least
-  one, each day's value Gamma-Gamma's).
-- One LightGBM booster (binary) learns who buys: it starts from BTYD's own P(purchase)
-  (log-odds as init score) and reads the same features, BTYD's forecasts among them.
-  Each cutoff's purchase rate is put into its init score, so the booster learns who
-  buys more or less often than BTYD says, not how busy a calendar window was; the
+  is the base every booster corrects (its forecasts are also among the features).
+- Who buys: a binary booster starts from BTYD's own P(purchase) (log-odds as init
+  score). Each cutoff's purchase rate is put into its init score, so the booster learns
+  who buys more or less often than BTYD says, not how busy a calendar window was; the
   window length is a feature. No level is put back when scoring: a window's level did
   not transfer to the next one (cutoff_levels keeps each cutoff's spend level, actual
   over BTYD, to show how far it drifts).
-- Expected spend is that probability times BTYD's spend given a purchase, and the
-  quantiles are read off the same distribution; scoring keeps the total at BTYD's
-  (clv.scoring). Tried here and dropped: an expected-spend booster correcting BTYD
-  multiplicatively (Poisson objective) ranked better (Gini 0.718 against 0.697 on
-  CDNOW) but had a larger RMSE than BTYD alone on CDNOW and on generated data; quantile
-  boosters left p90 under-covered on this mostly-zero target (70% of CDNOW's customers
-  spend nothing in the horizon); a zero-inflated log-normal with its own location and
+- Spend given a purchase: quantile boosters at distribution.SPEND_GRID's levels, on log
+  spend among buyers, each from BTYD's log spend given a purchase with each cutoff's
+  level taken out and the cutoffs' common level left for the boosters to learn (BTYD's
+  mean sits above what a typical buyer spends). Quantile boosters on the whole,
+  mostly-zero target had left p90 under-covered (70% of CDNOW's customers spend
+  nothing in the horizon): the atom at 0 is the purchase booster's. Where fewer than
+  config.min_spend_buyers buyers train, BTYD's own spend given a purchase stays.
+- Expected spend, which ranks the customers: a Poisson booster on BTYD's log expected
+  spend, each cutoff's labels divided by its level. On CDNOW it ranks better than BTYD
+  (Gini 0.718 against 0.674) for a 3.7% larger RMSE; scoring keeps the total at BTYD's
+  (clv.scoring). Tried and dropped: a zero-inflated log-normal with its own location and
   variance boosters was calibrated but lost to BTYD's own distribution on pinball loss
-  (10.60 against 10.41 on CDNOW), where the booster's probability with BTYD's spend
-  given a purchase won (10.37).
+  (10.60 against 10.41 on CDNOW).
 - Early stopping uses the most recent cutoff whose window is as long as the horizon,
   later than every training window: never a random split (see time_split). The
   quantile levels are calibrated on that window only when it spans the whole horizon:
@@ -70,6 +70,10 @@ class TrainingConfig:
     learning_rate: float = 0.05
     num_leaves: int = 31
     min_data_in_leaf: int = 100
+    # Below this many buyers in the training windows, spend given a purchase stays
+    # BTYD's: a quantile booster needs min_data_in_leaf buyers a leaf for one split, and
+    # a few hundred to learn more than the base already says.
+    min_spend_buyers: int = 300
 
     @classmethod
     def from_settings(cls, quantiles: str, num_threads: str) -> TrainingConfig:
@@ -89,15 +93,21 @@ class TrainingConfig:
             raise ValueError(f"num_threads must be at least 1, got {self.num_threads}")
 
 
+# Spend is floored here under a log: a base BTYD gives nothing still needs a logarithm.
+MIN_SPEND = 1e-3
+
+
 @dataclass(frozen=True)
 class TrainedBooster:
-    target: str  # expected_spend or prob_purchase
+    target: str  # prob_purchase, spend_given_purchase (per quantile_level) or expected_spend
     objective: str
     booster: lgb.Booster
     best_iteration: int
     validation_metric_name: str | None
     validation_metric: float | None
     parameters: dict
+    # spend_given_purchase: the level of spend given a purchase the booster forecasts.
+    quantile_level: float | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +120,8 @@ class TrainingResult:
     training_rows: int
     validation_rows: int
     cutoff_levels: dict[str, float]
+    # How spend given a purchase is forecast, in words: the quantile boosters, or why not.
+    spend_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,12 @@ class PreparedExamples:
     is_training: np.ndarray
     is_validation: np.ndarray
     cutoff_levels: dict[str, float]
+    # log of BTYD's spend given a purchase, plus the cutoff's own level among its buyers
+    spend_base: np.ndarray
+    # log of BTYD's expected spend over the window, and the label divided by the
+    # cutoff's level (actual over BTYD), so the booster learns who, not how busy
+    expected_base: np.ndarray
+    expected_label: np.ndarray
 
 
 def parse_quantiles(text: str) -> tuple[float, ...]:
@@ -163,6 +181,9 @@ def prepare_examples(
     btyd_parts = []
     levels: dict[str, float] = {}
     purchase_base = np.empty_like(label)
+    spend_base = np.empty_like(label)
+    expected_base = np.empty_like(label)
+    expected_label = np.empty_like(label)
     for cutoff, rows in examples.groupby("cutoff_date", sort=True).indices.items():
         part = examples.iloc[rows]
         cutoff_date = pd.Timestamp(cutoff).date()
@@ -177,7 +198,19 @@ def prepare_examples(
         purchase_base[rows] = _with_purchase_level(
             purchase_log_odds_base(forecasts), has_purchase[rows]
         )
+        spend_base[rows] = _with_spend_level(log_spend_base(forecasts), label[rows])
+        expected_base[rows] = np.log(
+            np.maximum(forecasts["btyd_expected_spend"].to_numpy(dtype=float), MIN_SPEND)
+        )
+        expected_label[rows] = label[rows] / level
     btyd = pd.concat(btyd_parts).sort_index()
+    # Each window's level of spend given a purchase is taken out, the windows' common
+    # level left in: the spend boosters learn it (BTYD's typical gap between its mean
+    # and what buyers spend), not how big one window was.
+    buyers = label > 0
+    if buyers.any():
+        raw_base = log_spend_base(btyd.loc[examples.index])
+        spend_base -= float(np.mean(np.log(label[buyers]) - raw_base[buyers]))
     is_training, is_validation = time_split(examples)
     return PreparedExamples(
         matrix=model_matrix(examples, btyd, window_days),
@@ -188,7 +221,24 @@ def prepare_examples(
         is_training=is_training,
         is_validation=is_validation,
         cutoff_levels=levels,
+        spend_base=spend_base,
+        expected_base=expected_base,
+        expected_label=expected_label,
     )
+
+
+def log_spend_base(forecasts: pd.DataFrame) -> np.ndarray:
+    """The spend boosters' base: log of BTYD's expected spend given a purchase."""
+    return np.log(np.maximum(buyer_spend_base(forecasts), MIN_SPEND))
+
+
+def _with_spend_level(log_base: np.ndarray, spend: np.ndarray) -> np.ndarray:
+    """The base shifted by the window's mean log ratio of actual spend to it among buyers,
+    so the spend boosters learn whose spend BTYD gets wrong, not how big a window was."""
+    buyers = spend > 0
+    if not buyers.any():
+        return log_base
+    return log_base + float(np.mean(np.log(spend[buyers]) - log_base[buyers]))
 
 
 def _with_purchase_level(log_odds: np.ndarray, purchased: np.ndarray) -> np.ndarray:
@@ -285,32 +335,50 @@ def _fit(
     return booster, booster.best_iteration, name, float(value)
 
 
+def spend_log_quantiles(
+    boosters: list[TrainedBooster], matrix: pd.DataFrame, log_base: np.ndarray
+) -> np.ndarray:
+    """Each row's log spend given a purchase at the spend boosters' levels (in grid order)."""
+    return np.column_stack(
+        [
+            log_base
+            + booster.booster.predict(matrix, num_iteration=booster.best_iteration, raw_score=True)
+            for booster in boosters
+        ]
+    )
+
+
 def _calibrated_levels(
     examples: pd.DataFrame,
     prepared: PreparedExamples,
     rows: np.ndarray,
     purchase: TrainedBooster,
+    spend: list[TrainedBooster],
     btyd: Mapping[dt.date, BtydModel | None],
     config: TrainingConfig,
 ) -> dict[float, float]:
     """Each quantile level read at the level-quantile of the validation outcomes' PITs.
 
     The forecast is made as scoring makes it: P(purchase) from the booster on BTYD's own
-    log-odds (no cutoff level put back), spend given a purchase log-normal with the
-    base's mean and variance, and the outcomes as they were.
+    log-odds, spend given a purchase from the spend boosters on BTYD's own base (no
+    cutoff level put back; BTYD's log-normal where there are none), the outcomes as
+    they were.
     """
     window = prepared.btyd.iloc[rows]
-    raw = purchase.booster.predict(
-        prepared.matrix.iloc[rows], num_iteration=purchase.best_iteration, raw_score=True
-    )
+    matrix = prepared.matrix.iloc[rows]
+    raw = purchase.booster.predict(matrix, num_iteration=purchase.best_iteration, raw_score=True)
     prob = purchase_probability(window, raw)
-    part = examples.iloc[rows]
-    cutoff = pd.Timestamp(part["cutoff_date"].iloc[0]).date()
-    window_days = part["label_window_days"].to_numpy(dtype=float)
-    _, variance = spend_given_purchase(btyd[cutoff], part, window_days)
-    below, at_or_below = distribution.cdf(
-        prepared.actual[rows], prob, buyer_spend_base(window), variance
-    )
+    if spend:
+        log_quantiles = spend_log_quantiles(spend, matrix, log_spend_base(window))
+        below, at_or_below = distribution.grid_cdf(prepared.actual[rows], prob, log_quantiles)
+    else:
+        part = examples.iloc[rows]
+        cutoff = pd.Timestamp(part["cutoff_date"].iloc[0]).date()
+        window_days = part["label_window_days"].to_numpy(dtype=float)
+        _, variance = spend_given_purchase(btyd[cutoff], part, window_days)
+        below, at_or_below = distribution.cdf(
+            prepared.actual[rows], prob, buyer_spend_base(window), variance
+        )
     pit = distribution.randomized_pit(below, at_or_below, np.random.default_rng(config.seed))
     return dict(
         zip(config.quantiles, distribution.calibrated_levels(pit, config.quantiles), strict=True)
@@ -323,13 +391,19 @@ def train_boosters(
     btyd: Mapping[dt.date, BtydModel | None],
     what: str = "training",
 ) -> TrainingResult:
-    """Train the purchase-probability booster and calibrate the quantile levels.
+    """Train the boosters and calibrate the quantile levels.
+
+    - prob_purchase (binary): who buys in the window, on BTYD's log-odds.
+    - spend_given_purchase (quantile, one per level of distribution.SPEND_GRID): log
+      spend in the window among buyers, on BTYD's log spend given a purchase; where
+      fewer than config.min_spend_buyers buyers train, BTYD's own spend given a purchase.
+    - expected_spend (poisson): spend in the window, on BTYD's log expected spend,
+      labels divided by each cutoff's level; it ranks the customers.
 
     btyd holds the BTYD fit at each cutoff date of the examples (see prepare_examples);
-    what names the work in the progress lines.
-
-    The examples are sorted first: a SQL table comes back in no fixed order, and with
-    bagging the same rows in another order would give another model.
+    what names the work in the progress lines. The examples are sorted first: a SQL
+    table comes back in no fixed order, and with bagging the same rows in another order
+    would give another model.
     """
     require_columns(examples, ("customer_id", "cutoff_date"), "the training examples")
     examples = examples.sort_values(["cutoff_date", "customer_id"], kind="stable")
@@ -338,44 +412,96 @@ def train_boosters(
     # Large bases are already sampled by customer in SQL (var max_training_rows).
     train_rows = np.flatnonzero(prepared.is_training)
     valid_rows = np.flatnonzero(prepared.is_validation)
-    has_validation = valid_rows.size > 0
+    buyers = prepared.actual > 0
+    train_buyers = train_rows[buyers[train_rows]]
+    valid_buyers = valid_rows[buyers[valid_rows]]
+    learns_spend = train_buyers.size >= config.min_spend_buyers
 
-    def dataset(rows: np.ndarray) -> lgb.Dataset:
+    def dataset(rows: np.ndarray, label: np.ndarray, init: np.ndarray) -> lgb.Dataset | None:
+        if rows.size == 0:
+            return None
         return lgb.Dataset(
             prepared.matrix.iloc[rows],
-            label=prepared.has_purchase[rows].astype(float),
-            init_score=prepared.purchase_base[rows],
+            label=label[rows],
+            init_score=init[rows],
             feature_name=list(MODEL_FEATURES),
             free_raw_data=False,
         )
 
+    count = 2 + (len(distribution.SPEND_GRID) if learns_spend else 0)
     rounds = Progress(
-        f"{what}, 1 booster on {train_rows.size:,} examples",
-        config.num_boost_round,
+        f"{what}, {count} boosters on {train_rows.size:,} examples",
+        config.num_boost_round * count,
         "rounds at most (early stopping ends sooner)",
     )
-    parameters = _parameters(config, "binary")
-    booster, best, metric, value = _fit(
-        parameters,
-        dataset(train_rows),
-        dataset(valid_rows) if has_validation else None,
-        config,
-        rounds,
+
+    def train(
+        target: str,
+        objective: str,
+        rows: tuple[np.ndarray, np.ndarray],
+        label: np.ndarray,
+        init: np.ndarray,
+        **extra: float,
+    ) -> TrainedBooster:
+        parameters = _parameters(config, objective, **extra)
+        booster, best, metric, value = _fit(
+            parameters, dataset(rows[0], label, init), dataset(rows[1], label, init), config, rounds
+        )
+        return TrainedBooster(
+            target, objective, booster, best, metric, value, parameters, extra.get("alpha")
+        )
+
+    purchase = train(
+        "prob_purchase",
+        "binary",
+        (train_rows, valid_rows),
+        prepared.has_purchase.astype(float),
+        prepared.purchase_base,
+    )
+    spend: list[TrainedBooster] = []
+    if learns_spend:
+        log_spend = np.log(np.where(buyers, prepared.actual, 1.0))
+        spend = [
+            train(
+                "spend_given_purchase",
+                "quantile",
+                (train_buyers, valid_buyers),
+                log_spend,
+                prepared.spend_base,
+                alpha=level,
+            )
+            for level in distribution.SPEND_GRID
+        ]
+        spend_model = (
+            f"quantile boosters at the levels {', '.join(map(str, distribution.SPEND_GRID))}"
+            f" on {train_buyers.size:,} buyers"
+        )
+    else:
+        spend_model = (
+            f"BTYD's: {train_buyers.size:,} buyers in the training windows, fewer than the"
+            f" {config.min_spend_buyers:,} the quantile boosters need"
+        )
+    expected = train(
+        "expected_spend",
+        "poisson",
+        (train_rows, valid_rows),
+        prepared.expected_label,
+        prepared.expected_base,
     )
     rounds.done()
-    purchase = TrainedBooster("prob_purchase", "binary", booster, best, metric, value, parameters)
 
     levels = dict(zip(config.quantiles, config.quantiles, strict=True))
-    if has_validation and bool(spans_horizon(examples)[valid_rows].all()):
-        levels = _calibrated_levels(examples, prepared, valid_rows, purchase, btyd, config)
+    if valid_rows.size and bool(spans_horizon(examples)[valid_rows].all()):
+        levels = _calibrated_levels(examples, prepared, valid_rows, purchase, spend, btyd, config)
 
     cutoffs = pd.to_datetime(examples["cutoff_date"]).dt.date.astype(str).to_numpy()
     return TrainingResult(
-        boosters=[purchase],
+        boosters=[purchase, *spend, expected],
         calibrated_levels=levels,
         training_cutoffs=sorted(set(cutoffs[train_rows])),
-        validation_cutoff=str(cutoffs[valid_rows][0]) if has_validation else None,
+        validation_cutoff=str(cutoffs[valid_rows][0]) if valid_rows.size else None,
         training_rows=int(train_rows.size),
         validation_rows=int(valid_rows.size),
         cutoff_levels=prepared.cutoff_levels,
+        spend_model=spend_model,
     )

@@ -14,12 +14,11 @@ from browser import assert_draws_data, open_report
 from conftest import PROJECT_DIR, dbt_runner
 from programs import require_program
 
-from clv.features import purchase_probability
 from clv.generate import generate_transactions, write_transactions
 from clv.report import CHARTS, SECTIONS
 from clv.scoring import ScoringModel, booster_inputs
+from clv.training import MIN_SPEND
 
-SAMPLE = PROJECT_DIR / "sample_data" / "transactions.csv"
 [BACKTEST_CHARTS] = [charts for heading, charts in SECTIONS if heading.startswith("Backtest")]
 
 
@@ -35,9 +34,14 @@ def project_files() -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def sample_build(tmp_path_factory):
+    """A full build on customers BTYD cannot describe (clv generate --population mixed:
+    retail, wholesale on a cycle, one-off projects), the size of the bundled sample."""
     folder = tmp_path_factory.mktemp("sample")
+    transactions = folder.parent / "mixed_transactions.csv"
+    generated = generate_transactions(customers=3000, seed=42, population="mixed")
+    write_transactions(generated.transactions, transactions)
     before = project_files()
-    result = dbt_runner(folder)("build", variables={"transactions_path": str(SAMPLE)})
+    result = dbt_runner(folder)("build", variables={"transactions_path": str(transactions)})
     assert result.returncode == 0, result.output
     # Models build tables, never files: a full build writes the warehouse file, dbt's
     # target/ and logs/, and nothing else, in its own folder or in the project.
@@ -102,6 +106,9 @@ def test_the_model_beats_its_btyd_base_on_every_column(sample_build) -> None:
     ):
         assert model[lower_is_better] < btyd[lower_is_better], lower_is_better
     assert model["normalized_gini"] > btyd["normalized_gini"]
+    # Where BTYD is the wrong model, the quantile boosters are worth it: at least 5% off
+    # its pinball loss (measured: 21%).
+    assert model["mean_pinball_loss"] <= 0.95 * btyd["mean_pinball_loss"]
     # The level is BTYD's: the same total, so never further from the actual.
     assert model["total_forecast"] == pytest.approx(btyd["total_forecast"], rel=1e-9)
     # Like with like: the baseline's quantiles are its own, not its point forecast.
@@ -126,13 +133,22 @@ def test_the_reliability_table_bins_every_customer(sample_build) -> None:
             f" from backtest_predictions where model = '{model}'"
         )
         assert predicted == pytest.approx(mean_prob) and bought == pytest.approx(buyers)
-    # The model's probability is calibrated bin by bin within 0.1 where a bin holds
-    # enough customers to say.
+    # The model's probability is closer to what happened than BTYD's, bin by bin on
+    # average, and within 0.15 in every bin that holds enough customers to say. (On
+    # these customers both run high in the middle bins: measured 0.55 against 0.43 at
+    # worst for the model, 0.55 against 0.47 for BTYD.)
+    gaps = dict(
+        result.query(
+            "select model, sum(customers * abs(mean_prob_purchase - observed_purchase_rate))"
+            " / sum(customers) from rpt_backtest_reliability group by model"
+        )
+    )
+    assert gaps["lightgbm"] < gaps["btyd"]
     for predicted, observed in result.query(
         "select mean_prob_purchase, observed_purchase_rate"
         " from rpt_backtest_reliability where model = 'lightgbm' and customers >= 100"
     ):
-        assert abs(predicted - observed) < 0.1
+        assert abs(predicted - observed) < 0.15
 
 
 def test_report_tables_are_filled_and_consistent(sample_build) -> None:
@@ -153,7 +169,8 @@ def test_report_tables_are_filled_and_consistent(sample_build) -> None:
     [(features, targets)] = result.query(
         "select count(distinct feature), count(distinct target) from rpt_feature_importance"
     )
-    assert features > 10 and targets == 1
+    # The purchase booster, a spend booster per level of the grid, the expected-spend one.
+    assert features > 10 and targets == 5
     assert result.query("select count(*) from rpt_top_customers")[0][0] == 100
     assert result.query("select count(*) from rpt_new_customers")[0][0] > 0
     assert result.query("select count(*) from rpt_cohorts")[0][0] > 12
@@ -176,15 +193,16 @@ def test_each_customers_drivers_add_up_to_its_forecast(sample_build) -> None:
         )
     assert (drivers["model_version"] == model.model_version).all()
     base, matrix = booster_inputs(model, features)
-    raw = model.prob_purchase.predict(matrix, raw_score=True)
-    [bias] = set(model.prob_purchase.predict(matrix, pred_contrib=True)[:, -1])
+    raw = model.expected_spend.predict(matrix, raw_score=True)
+    [bias] = set(model.expected_spend.predict(matrix, pred_contrib=True)[:, -1])
     sums = drivers.groupby("customer_id")["contribution"].sum()
     assert list(sums.index) == list(forecasts["customer_id"])
     np.testing.assert_allclose(sums.to_numpy() + bias, raw, rtol=0, atol=1e-6)
-    # ... and so, on BTYD's log-odds, to the prob_purchase the customer was given.
-    np.testing.assert_allclose(
-        purchase_probability(base, sums.to_numpy() + bias), forecasts["prob_purchase"], rtol=1e-6
-    )
+    # ... and so, as a factor on BTYD's expected spend, to the customer's expected spend
+    # (up to the level every customer shares, which puts the total at BTYD's).
+    corrected = np.maximum(base["btyd_expected_spend"], MIN_SPEND) * np.exp(sums.to_numpy() + bias)
+    level = forecasts["expected_spend"].sum() / corrected.sum()
+    np.testing.assert_allclose(corrected * level, forecasts["expected_spend"], rtol=1e-6)
 
 
 def test_the_drivers_can_be_turned_off(tmp_path) -> None:
@@ -265,7 +283,7 @@ def test_docs_site_shows_the_lineage_to_customer_predictions(sample_build, tmp_p
         "docs",
         "generate",
         "--static",
-        variables={"transactions_path": str(SAMPLE)},
+        variables={"transactions_path": str(folder.parent / "mixed_transactions.csv")},
     )
     assert result.returncode == 0, result.output
     site = folder / "target" / "static_index.html"

@@ -108,7 +108,8 @@ def test_the_export_holds_the_boosters_of_the_forecasts(build) -> None:
     assert summary["model_version"] == version
     models = folder / "export" / "models" / version
     files = sorted(path.name for path in models.iterdir())
-    assert files == ["btyd.json", "prob_purchase.txt"]
+    spend = [f"spend_given_purchase_p{level}.txt" for level in (10, 50, 90)]
+    assert files == sorted(["btyd.json", "expected_spend.txt", "prob_purchase.txt", *spend])
     btyd = json.loads((models / "btyd.json").read_text())
     [(fit_id, parameters)] = result.query(
         "select distinct btyd_fit_id, parameters from btyd_fits"
@@ -290,7 +291,7 @@ def test_a_registry_from_before_stored_fits_keeps_its_rows_and_says_why_it_canno
         retrained.query("select model_version, count(btyd_fit_id) from model_registry group by all")
     )
     assert versions.pop(old_version) == 0  # kept, with no fit to name
-    assert list(versions.values()) == [1]  # the new version names its fit
+    assert list(versions.values()) == [5]  # each booster of the new version names its fit
     old = run(
         "build",
         "--selector",

@@ -59,12 +59,13 @@ def test_training_and_scoring_say_how_far_they_are(monkeypatch, capsys) -> None:
     monkeypatch.setattr(progress, "LOG_SECONDS", 0.0)
     result = train(training_examples())
     lines = capsys.readouterr().err.splitlines()
-    assert lines and all(re.match(r"  training, 1 booster on 800 examples: ", ln) for ln in lines)
+    assert lines and all(re.match(r"  training, 5 boosters on 800 examples: ", ln) for ln in lines)
     counts = [int(re.search(r": ([\d,]+) of", line).group(1)) for line in lines]
-    # 30 rounds each: the patience of early stopping (30) never runs out in so few.
-    assert counts == list(range(1, 31))
-    assert len(result.boosters) == 1
-    assert "of 30 rounds at most" in lines[-1]
+    # Every round of the five boosters, one after the other: the patience of early
+    # stopping (30) never runs out in 30 rounds.
+    assert counts == list(range(1, 5 * 30 + 1))
+    assert len(result.boosters) == 5
+    assert "of 150 rounds at most" in lines[-1]
 
 
 def test_scoring_says_how_many_customers_are_done(monkeypatch, capsys) -> None:

@@ -137,7 +137,7 @@ def report_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
         "sum"
     )
     importance["mean_abs_contribution"] = np.where(
-        importance["target"] == "prob_purchase", importance["gain_share"] * 2.5, np.nan
+        importance["target"] == "expected_spend", importance["gain_share"] * 2.5, np.nan
     )
     reliability = pd.DataFrame(
         [

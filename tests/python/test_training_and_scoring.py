@@ -13,18 +13,19 @@ from scipy import stats
 from clv import distribution
 from clv.btyd_fits import fit_at, fit_per_cutoff, fits_table, model_from_row, models_by_cutoff
 from clv.drivers import DRIVERS_SCHEMA, OTHER_FEATURES, drivers_reader, top_drivers
-from clv.features import SQL_FEATURES, btyd_forecasts, buyer_spend_base
+from clv.features import SQL_FEATURES, btyd_forecasts, buyer_spend_base, spend_given_purchase
 from clv.registry import new_model_version, registry_rows, write_model_files
 from clv.scoring import (
     ScoringModel,
     booster_inputs,
-    forecast_distribution,
+    forecast_of,
     score_frame,
     score_reader,
     spend_totals,
     total_moments,
 )
 from clv.training import (
+    MIN_SPEND,
     TrainingConfig,
     prepare_examples,
     quantile_column,
@@ -32,7 +33,10 @@ from clv.training import (
     train_boosters,
 )
 
-TINY = TrainingConfig(num_threads=1, num_boost_round=30, min_data_in_leaf=5, num_leaves=7)
+TINY = TrainingConfig(
+    num_threads=1, num_boost_round=30, min_data_in_leaf=5, num_leaves=7, min_spend_buyers=50
+)
+TARGETS = ["prob_purchase", *["spend_given_purchase"] * 3, "expected_spend"]
 AS_OF = dt.date(2025, 6, 30)
 
 
@@ -97,6 +101,12 @@ def trained() -> tuple[pd.DataFrame, ScoringModel]:
     return registered_model()
 
 
+def buyers_trained_on() -> int:
+    """Buyers in the training windows of training_examples() (the latest is held out)."""
+    examples = training_examples()
+    return int(((examples["cutoff_rank"] > 1) & (examples["label_net_spend"] > 0)).sum())
+
+
 def registered_model() -> tuple[pd.DataFrame, ScoringModel]:
     """Tiny boosters on training_examples(), registered with a BTYD fit at AS_OF."""
     result = train(training_examples())
@@ -133,7 +143,12 @@ def test_quantile_columns_follow_the_levels() -> None:
 
 def test_registry_has_one_row_per_booster(trained, tmp_path) -> None:
     registry, _ = trained
-    assert list(registry["target"]) == ["prob_purchase"]
+    assert list(registry["target"]) == TARGETS
+    assert list(registry["quantile_level"].fillna(0)) == [0, *distribution.SPEND_GRID, 0]
+    assert list(registry["objective"]) == ["binary", *["quantile"] * 3, "poisson"]
+    assert set(registry["spend_model"]) == {
+        f"quantile boosters at the levels 0.1, 0.5, 0.9 on {buyers_trained_on():,} buyers"
+    }
     assert registry["model_version"].nunique() == 1
     assert registry["model_version"].iloc[0] == "m20250701T120000Z"
     # The most recent cutoff is held out: a later window than every training cutoff.
@@ -141,7 +156,8 @@ def test_registry_has_one_row_per_booster(trained, tmp_path) -> None:
     assert (registry["training_cutoffs"] == '["2025-04-01", "2025-05-01"]').all()
     assert (registry["validation_rows"] == 400).all()
     files = write_model_files(registry, {"btyd_fit_id": "b"}, tmp_path)
-    targets = [f"{t}.txt" for t in registry["target"]]
+    spend = [f"spend_given_purchase_p{level}.txt" for level in (10, 50, 90)]
+    targets = ["prob_purchase.txt", *spend, "expected_spend.txt"]
     assert sorted(path.name for path in files) == sorted([*targets, "btyd.json"])
     assert files[0].read_text().startswith("tree")
 
@@ -185,12 +201,13 @@ def test_the_total_stays_at_the_btyd_level(trained) -> None:
     # The booster still reshapes: customers are not all scaled alike.
     ratio = forecast["expected_spend"] / base["btyd_expected_spend"].clip(lower=0.01)
     assert ratio.std() > 0.01
-    # The same distribution gives every column: expected spend is P(purchase) times
-    # BTYD's spend given a purchase, at the level.
-    given = buyer_spend_base(base)
-    level = forecast["expected_spend"].sum() / (forecast["prob_purchase"] * given).sum()
-    expected = forecast["prob_purchase"] * given * level
-    np.testing.assert_allclose(forecast["expected_spend"], expected)
+    # Expected spend is the expected-spend booster's correction of BTYD's, at the level.
+    _, matrix = booster_inputs(model, features)
+    corrected = np.maximum(base["btyd_expected_spend"], MIN_SPEND) * np.exp(
+        model.expected_spend.predict(matrix, raw_score=True)
+    )
+    level = forecast["expected_spend"].sum() / corrected.sum()
+    np.testing.assert_allclose(forecast["expected_spend"], corrected * level)
 
 
 def test_training_is_deterministic_whatever_the_row_order() -> None:
@@ -380,10 +397,11 @@ def test_drivers_add_up_to_the_raw_score_and_are_the_largest(trained) -> None:
     assert (drivers.loc[drivers["rank"] == 4, "feature"] == OTHER_FEATURES).all()
     assert drivers.loc[drivers["rank"] == 4, "feature_value"].isna().all()
 
-    # Checked against LightGBM's own raw score, computed apart from the drivers.
+    # Checked against LightGBM's own raw score, computed apart from the drivers: the
+    # expected-spend booster's, in log expected spend on top of BTYD's.
     _, matrix = booster_inputs(model, features)
-    raw = model.prob_purchase.predict(matrix, raw_score=True)
-    contrib = model.prob_purchase.predict(matrix, pred_contrib=True)
+    raw = model.expected_spend.predict(matrix, raw_score=True)
+    contrib = model.expected_spend.predict(matrix, pred_contrib=True)
     [bias] = set(contrib[:, -1])  # one bias, shared by every customer
     sums = drivers.groupby("customer_id", sort=False)["contribution"].sum().to_numpy()
     np.testing.assert_allclose(sums + bias, raw, rtol=0, atol=1e-6)
@@ -412,17 +430,86 @@ def test_the_total_interval_matches_simulated_totals(trained) -> None:
     batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
     level = spend_totals(model, batches).level
     moments = total_moments(model, batches, level)
-    forecast = score_frame(model, features, dt.datetime(2025, 7, 1))
+    scored = score_frame(model, features, dt.datetime(2025, 7, 1))
     assert moments.customers == 300
-    assert moments.mean == pytest.approx(forecast["expected_spend"].sum(), rel=1e-12)
+    assert moments.mean == pytest.approx(scored["expected_spend"].sum(), rel=1e-12)
 
-    # Each customer buys or not on his own, then spends a log-normal amount: the totals'
-    # spread over many simulated windows is the interval's.
-    _, prob, given, variance = forecast_distribution(model, features)
-    mu, sigma = distribution.log_normal_parameters(given * level, variance * level**2)
+    # Each customer buys or not on his own, then spends an amount drawn from his spend
+    # given a purchase: the totals' spread over many simulated windows is the interval's.
+    found = forecast_of(model, features)
     rng = np.random.default_rng(3)
-    draws = 20_000
-    buys = rng.random((draws, 300)) < prob
-    totals = (buys * np.exp(mu + sigma * rng.standard_normal((draws, 300)))).sum(axis=1)
-    assert totals.mean() == pytest.approx(moments.mean, rel=0.01)
-    assert totals.std() == pytest.approx(moments.variance**0.5, rel=0.03)
+    draws = 4_000
+    buys = rng.random((draws, 300)) < found.prob
+    levels = rng.random((draws, 300))
+    spend = np.exp(
+        distribution.grid_log_quantile(
+            levels.ravel(), np.repeat(found.log_quantiles[None], draws, axis=0).reshape(-1, 3)
+        )
+    ).reshape(draws, 300)
+    totals = (buys * spend).sum(axis=1)
+    first, _ = distribution.grid_moments(found.log_quantiles)
+    assert totals.mean() == pytest.approx((found.prob * first).sum(), rel=0.02)
+    assert totals.std() == pytest.approx(moments.variance**0.5, rel=0.05)
+
+
+def test_spend_given_a_purchase_reads_off_the_grid_of_quantile_boosters() -> None:
+    # BTYD's log-normal in the grid's terms is that very log-normal, at any level.
+    mean, variance = np.array([50.0, 120.0]), np.array([900.0, 4e4])
+    grid = distribution.log_normal_log_quantiles(mean, variance)
+    levels = (0.02, 0.3, 0.5, 0.75, 0.99)
+    np.testing.assert_allclose(
+        distribution.grid_quantiles(np.array([0.6, 0.9]), grid, levels),
+        distribution.quantiles(np.array([0.6, 0.9]), mean, variance, levels),
+        rtol=1e-9,
+    )
+    first, second = distribution.grid_moments(grid)
+    np.testing.assert_allclose(first, mean, rtol=1e-9)
+    np.testing.assert_allclose(second - first**2, variance, rtol=1e-9)
+    # Boosters whose levels cross are sorted: the quantiles never cross, and the
+    # distribution function is their inverse, the atom at 0 included.
+    crossed = np.log(np.array([[30.0, 20.0, 90.0], [5.0, 6.0, 400.0]]))
+    prob = np.array([0.4, 0.7])
+    quantiles = distribution.grid_quantiles(prob, crossed, levels)
+    assert (np.diff(quantiles, axis=1) >= 0).all()
+    assert quantiles[0, 0] == 0 and quantiles[0, -1] > 0
+    below, at_or_below = distribution.grid_cdf(quantiles[:, -1], prob, crossed)
+    np.testing.assert_allclose(at_or_below, 0.99, rtol=1e-9)
+    np.testing.assert_allclose(below, at_or_below)
+    _, at_zero = distribution.grid_cdf(np.zeros(2), prob, crossed)
+    np.testing.assert_allclose(at_zero, 1 - prob)
+
+
+def test_too_few_buyers_leave_spend_given_a_purchase_to_btyd() -> None:
+    examples = training_examples()
+    buyers = buyers_trained_on()
+    config = TrainingConfig(
+        num_threads=1, num_boost_round=30, min_data_in_leaf=5, num_leaves=7,
+        min_spend_buyers=buyers + 1,
+    )  # fmt: skip
+    result = train(examples, config)
+    assert [booster.target for booster in result.boosters] == ["prob_purchase", "expected_spend"]
+    assert result.spend_model == (
+        f"BTYD's: {buyers:,} buyers in the training windows, fewer than the {buyers + 1:,}"
+        " the quantile boosters need"
+    )
+    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
+    fits = fits_table(
+        {AS_OF: fit_at(AS_OF, scoring_features())},
+        pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}),
+        trained_at,
+    ).to_pandas()
+    registry = registry_rows(result, "m1", trained_at, AS_OF, 90, fits["btyd_fit_id"].iloc[0])
+    assert set(registry["spend_model"]) == {result.spend_model}
+    model = ScoringModel.from_registry(registry, fits)
+    assert model.spend_given_purchase == []
+    # The quantiles are BTYD's log-normal spend given a purchase, read at the levels.
+    features = scoring_features()
+    scored = score_frame(model, features, dt.datetime(2025, 7, 1))
+    base, _ = booster_inputs(model, features)
+    _, variance = spend_given_purchase(model.btyd, features, np.full(len(features), 90.0))
+    levels = tuple(read for _, read in model.quantiles)
+    np.testing.assert_allclose(
+        scored[model.quantile_columns].to_numpy(),
+        distribution.quantiles(scored["prob_purchase"], buyer_spend_base(base), variance, levels),
+        rtol=1e-9,
+    )

@@ -62,8 +62,11 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
     tables = [
         name
         for (name,) in connection.execute(
+            # The warehouse's own: a build in this process may have attached others
+            # (the input's header cache, macros/transactions_input.sql).
             "select table_name from information_schema.tables"
-            " where table_schema = 'main' order by table_name"
+            " where table_catalog = current_database() and table_schema = 'main'"
+            " order by table_name"
         ).fetchall()
     ]
     if "customer_predictions" not in tables:

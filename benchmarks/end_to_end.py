@@ -4,10 +4,11 @@ For one size, generated under /tmp/clv-bench when absent (1 customer per 10 rows
 in one invocation, --repeat times in turn:
   floor        one hand-written DuckDB scan computing every customer's features (the same
                query as benchmarks/features_vs_duckdb.py), written to Parquet; then as many
-               LightGBM boosters as the project trains (one, purchase probability), 200
-               rounds, on every customer, and every customer scored. Its label is whether
-               the customer bought in the last 90 days: it costs what a model costs and
-               forecasts nothing.
+               LightGBM boosters as the project trains (five: purchase probability, spend
+               given a purchase at 0.1, 0.5 and 0.9 on the buyers, expected spend), 200
+               rounds each, on every customer, and every customer scored by all five. Its
+               labels are the last 90 days' purchase and spend: it costs what the model
+               costs and forecasts nothing.
   full build   `dbt build --selector full` on a fresh warehouse;
   scoring run  `dbt build --selector score` on that warehouse: features and scoring, no
                training; its floor is the floor's features and prediction.
@@ -67,6 +68,7 @@ def measured(command: list[str], env: dict | None = None) -> tuple[float, float,
 def floor(path: Path, work: Path) -> dict[str, float]:
     """The naive job (see the module's docstring); returns seconds per phase."""
     import lightgbm as lgb
+    import numpy as np
     import pandas as pd
 
     work.mkdir(parents=True, exist_ok=True)
@@ -90,13 +92,28 @@ def floor(path: Path, work: Path) -> dict[str, float]:
             "net_spend_last_90d",
         ]
     ).astype("float32")
+    spend = frame["net_spend_last_90d"].fillna(0).clip(lower=0).to_numpy()
+    buyers = spend > 0
     threads = os.cpu_count() or 1
-    parameters = {"objective": "binary", "num_threads": threads, "seed": 42, "verbosity": -1}
-    booster = lgb.train(parameters, lgb.Dataset(matrix, label), BOOSTING_ROUNDS)
+    common = {"num_threads": threads, "seed": 42, "verbosity": -1}
+    # The project's boosters (clv.training): who buys, spend given a purchase at three
+    # levels on log spend among buyers, expected spend.
+    trained = [
+        lgb.train({**common, "objective": "binary"}, lgb.Dataset(matrix, label), BOOSTING_ROUNDS)
+    ]
+    for level in (0.1, 0.5, 0.9):
+        data = lgb.Dataset(matrix[buyers], np.log(spend[buyers]))
+        trained.append(
+            lgb.train({**common, "objective": "quantile", "alpha": level}, data, BOOSTING_ROUNDS)
+        )
+    trained.append(
+        lgb.train({**common, "objective": "poisson"}, lgb.Dataset(matrix, spend), BOOSTING_ROUNDS)
+    )
     training_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    booster.predict(matrix)
+    for booster in trained:
+        booster.predict(matrix)
     predict_seconds = time.perf_counter() - started
     return {
         "features": features_seconds,

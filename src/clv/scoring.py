@@ -189,12 +189,21 @@ def forecast_of(model: ScoringModel, features: pd.DataFrame) -> Forecast:
             model.btyd, features, features["horizon_days"].to_numpy(dtype=float)
         )
         log_quantiles = distribution.log_normal_log_quantiles(mean, variance)
+    return Forecast(base, prob, log_quantiles, expected_spend(model, base, matrix, prob))
+
+
+def expected_spend(
+    model: ScoringModel, base: pd.DataFrame, matrix: pd.DataFrame, prob: np.ndarray | None = None
+) -> np.ndarray:
+    """Expected spend before the level: the expected-spend booster's correction of BTYD's,
+    or, for a version without one, P(purchase) (prob, computed here when not given) times
+    BTYD's spend given a purchase."""
     if model.expected_spend is not None:
         btyd_spend = np.maximum(base["btyd_expected_spend"].to_numpy(dtype=float), MIN_SPEND)
-        expected = btyd_spend * np.exp(model.expected_spend.predict(matrix, raw_score=True))
-    else:
-        expected = prob * buyer_spend_base(base)
-    return Forecast(base, prob, log_quantiles, expected)
+        return btyd_spend * np.exp(model.expected_spend.predict(matrix, raw_score=True))
+    if prob is None:
+        prob = purchase_probability(base, model.prob_purchase.predict(matrix, raw_score=True))
+    return prob * buyer_spend_base(base)
 
 
 @dataclass
@@ -204,9 +213,9 @@ class SpendTotals:
     btyd: float = 0.0
     model: float = 0.0
 
-    def add(self, found: Forecast) -> SpendTotals:
-        self.btyd += float(found.base["btyd_expected_spend"].sum())
-        self.model += float(found.expected.sum())
+    def add(self, base: pd.DataFrame, expected: np.ndarray) -> SpendTotals:
+        self.btyd += float(base["btyd_expected_spend"].sum())
+        self.model += float(expected.sum())
         return self
 
     @property
@@ -226,7 +235,9 @@ def spend_totals(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> Spen
     totals = SpendTotals()
     for batch in batches:
         if batch.num_rows:
-            totals.add(forecast_of(model, batch.to_pandas()))
+            # Only the expected spend: the level needs no purchase or spend boosters.
+            base, matrix = booster_inputs(model, batch.to_pandas())
+            totals.add(base, expected_spend(model, base, matrix))
     return totals
 
 
@@ -281,7 +292,7 @@ def score_frame(
     """
     found = forecast_of(model, features)
     if level is None:
-        level = SpendTotals().add(found).level
+        level = SpendTotals().add(found.base, found.expected).level
     quantiles = distribution.grid_quantiles(
         found.prob, found.log_quantiles, tuple(read for _, read in model.quantiles)
     )

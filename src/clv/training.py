@@ -181,6 +181,7 @@ def prepare_examples(
     btyd_parts = []
     levels: dict[str, float] = {}
     purchase_base = np.empty_like(label)
+    raw_spend_base = np.empty_like(label)
     spend_base = np.empty_like(label)
     expected_base = np.empty_like(label)
     expected_label = np.empty_like(label)
@@ -198,7 +199,8 @@ def prepare_examples(
         purchase_base[rows] = _with_purchase_level(
             purchase_log_odds_base(forecasts), has_purchase[rows]
         )
-        spend_base[rows] = _with_spend_level(log_spend_base(forecasts), label[rows])
+        raw_spend_base[rows] = log_spend_base(forecasts)
+        spend_base[rows] = _with_spend_level(raw_spend_base[rows], label[rows])
         expected_base[rows] = np.log(
             np.maximum(forecasts["btyd_expected_spend"].to_numpy(dtype=float), MIN_SPEND)
         )
@@ -209,8 +211,7 @@ def prepare_examples(
     # and what buyers spend), not how big one window was.
     buyers = label > 0
     if buyers.any():
-        raw_base = log_spend_base(btyd.loc[examples.index])
-        spend_base -= float(np.mean(np.log(label[buyers]) - raw_base[buyers]))
+        spend_base -= float(np.mean(np.log(label[buyers]) - raw_spend_base[buyers]))
     is_training, is_validation = time_split(examples)
     return PreparedExamples(
         matrix=model_matrix(examples, btyd, window_days),

@@ -107,16 +107,22 @@ def buyers_trained_on() -> int:
     return int(((examples["cutoff_rank"] > 1) & (examples["label_net_spend"] > 0)).sum())
 
 
-def registered_model() -> tuple[pd.DataFrame, ScoringModel]:
-    """Tiny boosters on training_examples(), registered with a BTYD fit at AS_OF."""
-    result = train(training_examples())
+def register(result, version: str | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(registry rows, btyd_fits rows) of a training result, with a BTYD fit at AS_OF."""
     trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
-    fit = fit_at(AS_OF, scoring_features())
     fits = fits_table(
-        {AS_OF: fit}, pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}), trained_at
+        {AS_OF: fit_at(AS_OF, scoring_features())},
+        pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}),
+        trained_at,
     ).to_pandas()
     [fit_id] = fits["btyd_fit_id"]
-    registry = registry_rows(result, new_model_version(trained_at), trained_at, AS_OF, 90, fit_id)
+    version = version or new_model_version(trained_at)
+    return registry_rows(result, version, trained_at, AS_OF, 90, fit_id), fits
+
+
+def registered_model() -> tuple[pd.DataFrame, ScoringModel]:
+    """Tiny boosters on training_examples(), registered with a BTYD fit at AS_OF."""
+    registry, fits = register(train(training_examples()))
     return registry, ScoringModel.from_registry(registry, fits)
 
 
@@ -314,13 +320,7 @@ def test_any_levels_work_and_quantiles_never_cross() -> None:
     result = train(training_examples(cutoffs=8).query("cutoff_rank >= 3"), config)
     reads = [result.calibrated_levels[level] for level in levels]
     assert reads == sorted(reads) and all(0 < read < 1 for read in reads)
-    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
-    fits = fits_table(
-        {AS_OF: fit_at(AS_OF, scoring_features())},
-        pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}),
-        trained_at,
-    ).to_pandas()
-    registry = registry_rows(result, "m1", trained_at, AS_OF, 90, fits["btyd_fit_id"].iloc[0])
+    registry, fits = register(result, "m1")
     forecast = score_frame(ScoringModel.from_registry(registry, fits), scoring_features(), AS_OF)
     columns = [quantile_column(level) for level in levels]
     assert list(forecast.columns[4:9]) == columns
@@ -492,13 +492,7 @@ def test_too_few_buyers_leave_spend_given_a_purchase_to_btyd() -> None:
         f"BTYD's: {buyers:,} buyers in the training windows, fewer than the {buyers + 1:,}"
         " the quantile boosters need"
     )
-    trained_at = dt.datetime(2025, 7, 1, 12, tzinfo=dt.UTC)
-    fits = fits_table(
-        {AS_OF: fit_at(AS_OF, scoring_features())},
-        pd.DataFrame({"cutoff_date": [AS_OF], "purpose": ["scoring"]}),
-        trained_at,
-    ).to_pandas()
-    registry = registry_rows(result, "m1", trained_at, AS_OF, 90, fits["btyd_fit_id"].iloc[0])
+    registry, fits = register(result, "m1")
     assert set(registry["spend_model"]) == {result.spend_model}
     model = ScoringModel.from_registry(registry, fits)
     assert model.spend_given_purchase == []

@@ -14,9 +14,7 @@ def model(dbt, session):
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
     config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
-    examples = where(
-        dbt.ref("int_training_examples_labelled"), "purpose in ('backtest', 'backtest_holdout')"
-    )
+    examples = where(dbt.ref("int_training_examples_labelled"), "purpose like 'backtest%'")
     fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return as_model_result(

@@ -19,9 +19,16 @@ def model(dbt, session):
     settings = dbt.config.get("meta")
     config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
     # Already a sample of whole customers when large (int_training_examples_labelled).
-    examples = where(dbt.ref("int_training_examples_labelled"), "purpose = 'production'")
+    examples = to_pandas(
+        where(dbt.ref("int_training_examples_labelled"), "purpose like 'production%'")
+    )
     fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
-    result = train_boosters(to_pandas(examples), config, models_by_cutoff(fits))
+    result = train_boosters(
+        examples[examples["purpose"] == "production"],
+        config,
+        models_by_cutoff(fits),
+        calibration_examples=examples[examples["purpose"] != "production"],
+    )
 
     trained_at = dt.datetime.now(dt.UTC)
     [(scoring_date, fit_id)] = fits[fits["purpose"] == "scoring"][

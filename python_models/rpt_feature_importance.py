@@ -5,8 +5,7 @@ from clv.engine import as_model_result, first_row, stable_sample, to_pandas, whe
 from clv.registry import feature_importance
 from clv.scoring import ScoringModel
 
-# TreeSHAP costs far more per customer than scoring (customer_prediction_drivers pays it
-# for everyone); a mean over this many customers is enough to rank the features.
+# A mean over this many customers is enough to rank the features.
 CONTRIBUTION_SAMPLE = 20_000
 
 

@@ -1,10 +1,17 @@
 {#-
-    Cutoffs stepping back from an anchor date, for two purposes:
+    Cutoffs stepping back from an anchor date, for three purposes:
     - production: anchored at as_of_date, to train the model that scores today;
     - backtest: anchored at as_of_date - horizon, to train exactly as production
       does on the history before it, plus one backtest_holdout cutoff at that
       date whose label window (the last horizon before as_of_date) is the
-      out-of-time truth the backtest forecast is judged against.
+      out-of-time truth the backtest forecast is judged against;
+    - calibration, for an anchor whose own cutoffs hold no window as long as
+      the horizon after two earlier ones (clv.training.time_split), so that its
+      quantile levels cannot be calibrated on a validation window: the same
+      cutoffs anchored calibration_window_days earlier (<anchor>_calibration),
+      and a holdout cutoff there whose label window runs to the anchor
+      (<anchor>_calibration_holdout). The whole model is refitted on the
+      former, and each level read off its PITs on the latter.
     A label window runs from the day after its cutoff to min(cutoff + horizon,
     anchor), so the most recent cutoffs have windows shorter than the horizon:
     that is how a history shorter than twice the horizon still yields examples.
@@ -12,6 +19,12 @@
 {{ config(post_hook="{{ refuse_history_too_short_to_train(this, ref('int_customer_features_as_of_date')) }}") }}
 
 {%- set step_back_days = '-steps.step * ' ~ number_var('training_cutoff_step_days', whole=true) %}
+{%- set calibration_days = 'least(horizon_days, ' ~ number_var('calibration_window_days', whole=true) ~ ')' %}
+{%- set kept_cutoff -%}
+    label_window_days >= {{ number_var('min_label_window_days', whole=true) }}
+    and {{ dbt.datediff('first_transaction_date', 'cutoff_date', 'day') }}
+    >= {{ number_var('min_training_history_days', whole=true) }}
+{%- endset %}
 
 with
 
@@ -61,7 +74,7 @@ steps as (
 
 ),
 
-training_candidates as (
+anchored_cutoffs as (
 
     select
         anchors.purpose,
@@ -75,20 +88,7 @@ training_candidates as (
 
 ),
 
-holdout_candidates as (
-
-    select
-        'backtest_holdout' as purpose,
-        0 as cutoff_rank,
-        cast({{ dbt.dateadd('day', '-horizon_days', 'as_of_date') }} as date) as cutoff_date,
-        as_of_date as anchor_date,
-        horizon_days,
-        first_transaction_date
-    from forecast_settings
-
-),
-
-windows as (
+anchored_windows as (
 
     select
         purpose,
@@ -100,7 +100,121 @@ windows as (
             horizon_days,
             {{ dbt.datediff('cutoff_date', 'anchor_date', 'day') }}
         ) as label_window_days
-    from training_candidates
+    from anchored_cutoffs
+
+),
+
+kept_anchored_windows as (
+
+    select
+        purpose,
+        cutoff_date,
+        cast({{ dbt.dateadd('day', 'label_window_days', 'cutoff_date') }} as date) as label_window_end_date,
+        label_window_days >= horizon_days as spans_horizon
+    from anchored_windows
+    where {{ kept_cutoff }}
+
+),
+
+validation_cutoffs as (
+
+    select
+        purpose,
+        max(cutoff_date) as validation_cutoff_date
+    from kept_anchored_windows
+    where spans_horizon
+    group by purpose
+
+),
+
+anchors_calibrated_on_validation as (
+
+    -- As clv.training.time_split: a full-horizon validation window after at
+    -- least two training windows that end by its cutoff.
+    select kept_anchored_windows.purpose
+    from kept_anchored_windows
+    inner join validation_cutoffs
+        on
+            kept_anchored_windows.purpose = validation_cutoffs.purpose
+            and kept_anchored_windows.label_window_end_date
+            <= validation_cutoffs.validation_cutoff_date
+    group by kept_anchored_windows.purpose
+    having count(distinct kept_anchored_windows.cutoff_date) >= 2
+
+),
+
+calibration_anchors as (
+
+    select
+        anchors.purpose,
+        anchors.anchor_date,
+        cast({{ dbt.dateadd('day', '-' ~ calibration_days, 'anchors.anchor_date') }} as date)
+            as calibration_anchor_date,
+        anchors.horizon_days,
+        anchors.first_transaction_date
+    from anchors
+    where anchors.purpose not in (
+        select anchors_calibrated_on_validation.purpose
+        from anchors_calibrated_on_validation
+    )
+
+),
+
+calibration_windows as (
+
+    select
+        concat(calibration_anchors.purpose, '_calibration') as purpose,
+        steps.step as cutoff_rank,
+        cast(
+            {{ dbt.dateadd('day', step_back_days, 'calibration_anchors.calibration_anchor_date') }}
+            as date
+        ) as cutoff_date,
+        calibration_anchors.horizon_days,
+        calibration_anchors.first_transaction_date,
+        least(
+            calibration_anchors.horizon_days,
+            steps.step * {{ number_var('training_cutoff_step_days', whole=true) }}
+        ) as label_window_days
+    from steps
+    cross join calibration_anchors
+
+),
+
+holdouts as (
+
+    select
+        'backtest_holdout' as purpose,
+        0 as cutoff_rank,
+        cast({{ dbt.dateadd('day', '-horizon_days', 'as_of_date') }} as date) as cutoff_date,
+        horizon_days,
+        first_transaction_date,
+        horizon_days as label_window_days
+    from forecast_settings
+
+    union all
+
+    select
+        concat(purpose, '_calibration_holdout') as purpose,
+        0 as cutoff_rank,
+        calibration_anchor_date as cutoff_date,
+        horizon_days,
+        first_transaction_date,
+        {{ dbt.datediff('calibration_anchor_date', 'anchor_date', 'day') }}
+            as label_window_days
+    from calibration_anchors
+
+),
+
+windows as (
+
+    select
+        purpose,
+        cutoff_rank,
+        cutoff_date,
+        horizon_days,
+        first_transaction_date,
+        label_window_days
+    from anchored_windows
 
     union all
 
@@ -110,8 +224,19 @@ windows as (
         cutoff_date,
         horizon_days,
         first_transaction_date,
-        horizon_days as label_window_days
-    from holdout_candidates
+        label_window_days
+    from calibration_windows
+
+    union all
+
+    select
+        purpose,
+        cutoff_rank,
+        cutoff_date,
+        horizon_days,
+        first_transaction_date,
+        label_window_days
+    from holdouts
 
 ),
 
@@ -125,10 +250,7 @@ final as (
         label_window_days,
         horizon_days
     from windows
-    where
-        label_window_days >= {{ number_var('min_label_window_days', whole=true) }}
-        and {{ dbt.datediff('first_transaction_date', 'cutoff_date', 'day') }}
-        >= {{ number_var('min_training_history_days', whole=true) }}
+    where {{ kept_cutoff }}
 
 )
 

@@ -19,7 +19,8 @@ model_registry as (
 
     select
         model_version,
-        spend_model
+        spend_model,
+        calibration
     from {{ ref('model_registry') }}
 
 ),
@@ -29,7 +30,8 @@ spend_models as (
     -- The same on every row of a version.
     select
         model_version,
-        max(spend_model) as spend_model
+        max(spend_model) as spend_model,
+        max(calibration) as calibration
     from model_registry
     group by model_version
 
@@ -59,7 +61,8 @@ final as (
 
     select
         runs.*,
-        spend_models.spend_model
+        spend_models.spend_model,
+        spend_models.calibration
     from runs
     left join spend_models on runs.model_version = spend_models.model_version
 

@@ -56,8 +56,9 @@ def backtest_predictions(
 ) -> pd.DataFrame:
     """One row per model and holdout customer: the forecasts at the backtest date and the actual.
 
-    examples holds the `backtest` training examples and the `backtest_holdout` rows of
-    int_training_examples_labelled; btyd_fits this build's rows of btyd_fits for them.
+    examples holds the `backtest` training examples, the `backtest_holdout` rows and the
+    `backtest_calibration*` rows (when there are) of int_training_examples_labelled;
+    btyd_fits this build's rows of btyd_fits for them.
     Empty when the history is too short for either.
     """
     train = examples[examples["purpose"] == "backtest"]
@@ -68,7 +69,13 @@ def backtest_predictions(
 
     backtest_date = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
     horizon = int(holdout["horizon_days"].iloc[0])
-    result = train_boosters(train, config, models_by_cutoff(btyd_fits), what="backtest training")
+    result = train_boosters(
+        train,
+        config,
+        models_by_cutoff(btyd_fits),
+        what="backtest training",
+        calibration_examples=examples[examples["purpose"].str.startswith("backtest_calibration")],
+    )
     holdout_fit = btyd_fits[
         (btyd_fits["purpose"] == "backtest_holdout")
         & (pd.to_datetime(btyd_fits["cutoff_date"]).dt.date == backtest_date)

@@ -1,11 +1,19 @@
-"""Why a forecast is what it is: LightGBM's own per-feature contributions (pred_contrib).
+"""Why a forecast is what it is: each feature's part in the booster's score.
 
-The expected-spend booster adjusts BTYD's log expected spend. pred_contrib (TreeSHAP)
-splits each customer's adjustment, the booster's raw score, exactly into one
-contribution per feature plus a bias that every customer shares: expected spend is
-BTYD's times exp(bias + the contributions), so a contribution of 0.26 reads as x1.3 on
-BTYD's forecast. (A version of an earlier release, without that booster, is explained
-by its purchase booster, in log-odds of a purchase.)
+The expected-spend booster adjusts BTYD's log expected spend. Its raw score is split
+exactly into one contribution per feature plus a bias that every customer shares:
+expected spend is BTYD's times exp(bias + the contributions), so a contribution of 0.26
+reads as x1.3 on BTYD's forecast. (A version of an earlier release, without that
+booster, is explained by its purchase booster, in log-odds of a purchase.)
+
+Each contribution follows the path the customer takes down every tree: a split's
+feature is credited with how far it moves the tree's expected value (the mean over the
+training rows that reach a node; Saabas's attribution). It depends on the leaf reached
+alone, so it is a table lookup per tree after LightGBM's own leaf prediction: on a
+million customers ~50x cheaper than TreeSHAP (pred_contrib), which took 90 s of a
+148 s scoring run. Both add up to the same raw score from the same bias; TreeSHAP
+spreads credit over every feature a tree could have used, this credits the splits the
+customer passed through.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -35,10 +44,68 @@ DRIVERS_SCHEMA = pa.schema(
 )
 
 
+def leaf_credits(booster: lgb.Booster) -> tuple[np.ndarray, np.ndarray, float]:
+    """(Per leaf of every tree, its path's credit per feature; each tree's first leaf's
+    row in that table; the bias, the sum of the trees' expected values)."""
+    features = booster.num_feature()
+    tables, offsets, bias = [], [], 0.0
+    for tree in booster.dump_model()["tree_info"]:
+        root = tree["tree_structure"]
+        table = np.zeros((tree["num_leaves"], features))
+        expected = _expected_values(root)
+        bias += expected[id(root)]
+        pending = [(root, np.zeros(features))]
+        while pending:
+            node, credit = pending.pop()
+            if "leaf_index" in node or "split_feature" not in node:
+                table[node.get("leaf_index", 0)] = credit
+                continue
+            for child in (node["left_child"], node["right_child"]):
+                moved = credit.copy()
+                moved[node["split_feature"]] += expected[id(child)] - expected[id(node)]
+                pending.append((child, moved))
+        offsets.append(sum(len(t) for t in tables))
+        tables.append(table)
+    return np.concatenate(tables), np.array(offsets), bias
+
+
+def _expected_values(root: dict) -> dict[int, float]:
+    """Each node's value averaged over the training rows that reach it (leaf counts)."""
+    values: dict[int, float] = {}
+    counts: dict[int, float] = {}
+    pending, order = [root], []
+    while pending:
+        node = pending.pop()
+        order.append(node)
+        if "split_feature" in node:
+            pending.extend((node["left_child"], node["right_child"]))
+    for node in reversed(order):  # children before their parent
+        if "split_feature" not in node:
+            values[id(node)] = float(node["leaf_value"])
+            counts[id(node)] = float(node.get("leaf_count", 0))
+            continue
+        left, right = node["left_child"], node["right_child"]
+        total = counts[id(left)] + counts[id(right)]
+        counts[id(node)] = total
+        values[id(node)] = (
+            (values[id(left)] * counts[id(left)] + values[id(right)] * counts[id(right)]) / total
+            if total > 0
+            else float(node.get("internal_value", 0.0))
+        )
+    return values
+
+
 def contributions(model: ScoringModel, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """(The booster's input matrix, its contributions: one column per feature, then the bias)."""
     _, matrix = booster_inputs(model, features)
-    return matrix, model.ranking_booster.predict(matrix, pred_contrib=True)
+    booster = model.ranking_booster
+    table, offsets, bias = leaf_credits(booster)
+    leaves = booster.predict(matrix, pred_leaf=True).reshape(len(matrix), -1)
+    contrib = np.zeros((len(matrix), table.shape[1] + 1))
+    for tree, offset in enumerate(offsets):
+        contrib[:, :-1] += table[offset + leaves[:, tree]]
+    contrib[:, -1] = bias
+    return matrix, contrib
 
 
 def top_drivers(model: ScoringModel, features: pd.DataFrame) -> pd.DataFrame:

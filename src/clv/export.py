@@ -134,6 +134,8 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
         "model_version": version,
         # How spend given a purchase is forecast: its quantile boosters, or BTYD's and why.
         "spend_model": registry["spend_model"].iloc[0] if "spend_model" in registry else None,
+        # Where the quantile levels were calibrated (model_registry.calibration).
+        "calibration": registry["calibration"].iloc[0] if "calibration" in registry else None,
         "customers": customers,
         "row_counts": row_counts,
     }

@@ -40,6 +40,7 @@ REGISTRY_COLUMNS = (
     "btyd_fit_id",
     "calibrated_levels",
     "spend_model",
+    "calibration",
 )
 
 
@@ -84,6 +85,7 @@ def registry_rows(
                 {str(level): read for level, read in result.calibrated_levels.items()}
             ),
             "spend_model": result.spend_model,
+            "calibration": result.calibration,
         }
         for booster in result.boosters
     ]

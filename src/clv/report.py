@@ -1356,6 +1356,7 @@ def _summary_cards(ctx: _Context) -> str:
         ("Horizon", f"{_fmt_int(summary.get('horizon_days'))} days"),
         ("Model version", _fmt_value(summary.get("model_version"))),
         ("Spend given a purchase", _fmt_value(summary.get("spend_model"))),
+        ("Quantiles calibrated", _fmt_value(summary.get("calibration"))),
     ]
     items = "".join(
         f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'

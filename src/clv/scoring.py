@@ -242,37 +242,26 @@ def spend_totals(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> Spen
 
 
 @dataclass
-class TotalMoments:
-    """The number of customers, and the mean and variance of their total spend."""
+class TotalVariance:
+    """The number of customers, and the variance of their total spend."""
 
     customers: int = 0
-    mean: float = 0.0
     variance: float = 0.0
 
-    def add(self, other: TotalMoments) -> TotalMoments:
-        return TotalMoments(
-            self.customers + other.customers,
-            self.mean + other.mean,
-            self.variance + other.variance,
-        )
+    def add(self, other: TotalVariance) -> TotalVariance:
+        return TotalVariance(self.customers + other.customers, self.variance + other.variance)
 
 
-def total_moments(
-    model: ScoringModel, batches: Iterable[pa.RecordBatch], level: float
-) -> TotalMoments:
-    """The total's mean and variance over every customer scored, taken to buy (or not)
-    independently of one another: the sums of each one's expected spend (at the level)
-    and variance of spend under the forecast's distribution."""
-    total = TotalMoments()
+def total_variance(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> TotalVariance:
+    """The variance of the total over every customer scored, taken to buy (or not)
+    independently of one another: the sum of each one's variance of spend under the
+    forecast's distribution. (The total's mean is the sum of customer_predictions.)"""
+    total = TotalVariance()
     for batch in batches:
         if batch.num_rows:
             found = forecast_of(model, batch.to_pandas())
             variance = distribution.grid_spend_variance(found.prob, found.log_quantiles)
-            total = total.add(
-                TotalMoments(
-                    batch.num_rows, float(found.expected.sum()) * level, float(variance.sum())
-                )
-            )
+            total = total.add(TotalVariance(batch.num_rows, float(variance.sum())))
     return total
 
 
@@ -372,24 +361,19 @@ def spark_level(worker_model: Callable[[], ScoringModel], features: Any) -> floa
     return SpendTotals(btyd or 0.0, unlevelled or 0.0).level
 
 
-def total_moments_spark(model: ScoringModel, features: Any) -> TotalMoments:
-    """total_moments where the features are: two distributed passes, as in score_spark."""
+def total_variance_spark(model: ScoringModel, features: Any) -> TotalVariance:
+    """total_variance where the features are: one distributed pass."""
     worker_model = on_workers(model, features)
-    level = spark_level(worker_model, features)
 
-    def partition_moments(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        moments = total_moments(worker_model(), batches, level)
+    def partition_variance(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        found = total_variance(worker_model(), batches)
         yield pa.RecordBatch.from_pydict(
-            {
-                "customers": [moments.customers],
-                "mean": [moments.mean],
-                "variance": [moments.variance],
-            }
+            {"customers": [found.customers], "variance": [found.variance]}
         )
 
-    sums = features.mapInArrow(partition_moments, "customers long, mean double, variance double")
-    customers, mean, variance = sums.groupBy().sum("customers", "mean", "variance").collect()[0]
-    return TotalMoments(int(customers or 0), mean or 0.0, variance or 0.0)
+    sums = features.mapInArrow(partition_variance, "customers long, variance double")
+    customers, variance = sums.groupBy().sum("customers", "variance").collect()[0]
+    return TotalVariance(int(customers or 0), variance or 0.0)
 
 
 def score_spark(model: ScoringModel, features: Any, scored_at: dt.datetime) -> Any:

@@ -152,6 +152,7 @@ RULES: dict[str, Rule] = {
     "training_cutoff_step_days": whole_number(1),
     "min_training_history_days": whole_number(1),
     "min_label_window_days": whole_number(1),
+    "calibration_window_days": whole_number(1),
     "quantiles": quantile_levels,
     "num_threads": whole_number(0),
     "max_training_rows": whole_number(0),

@@ -43,6 +43,7 @@ WRONG_TYPES = {
     "training_cutoff_step_days": 0,
     "min_training_history_days": -1,
     "min_label_window_days": None,
+    "calibration_window_days": 0,
     "quantiles": [0.5, 1.5],
     "num_threads": -2,
     "max_training_rows": "all",

@@ -13,7 +13,9 @@ def model(dbt, session):
     dbt.config(materialized="table")
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
-    config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
+    config = TrainingConfig.from_settings(
+        settings["quantiles"], settings["num_threads"], settings["seasonal_level"]
+    )
     examples = where(dbt.ref("int_training_examples_labelled"), "purpose like 'backtest%'")
     fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -17,17 +17,21 @@ def model(dbt, session):
     )
     # Vars reach a Python model through meta (see _python_models.yml).
     settings = dbt.config.get("meta")
-    config = TrainingConfig.from_settings(settings["quantiles"], settings["num_threads"])
+    config = TrainingConfig.from_settings(
+        settings["quantiles"], settings["num_threads"], settings["seasonal_level"]
+    )
     # Already a sample of whole customers when large (int_training_examples_labelled).
     examples = to_pandas(
         where(dbt.ref("int_training_examples_labelled"), "purpose like 'production%'")
     )
     fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
+    purpose = examples["purpose"]
     result = train_boosters(
-        examples[examples["purpose"] == "production"],
+        examples[purpose == "production"],
         config,
         models_by_cutoff(fits),
-        calibration_examples=examples[examples["purpose"] != "production"],
+        calibration_examples=examples[purpose.str.startswith("production_calibration")],
+        season_examples=examples[purpose.str.startswith("production_season")],
     )
 
     trained_at = dt.datetime.now(dt.UTC)

@@ -1,5 +1,5 @@
 {#-
-    Cutoffs stepping back from an anchor date, for three purposes:
+    Cutoffs stepping back from an anchor date, for four purposes:
     - production: anchored at as_of_date, to train the model that scores today;
     - backtest: anchored at as_of_date - horizon, to train exactly as production
       does on the history before it, plus one backtest_holdout cutoff at that
@@ -11,7 +11,14 @@
       cutoffs anchored calibration_window_days earlier (<anchor>_calibration),
       and a holdout cutoff there whose label window runs to the anchor
       (<anchor>_calibration_holdout). The whole model is refitted on the
-      former, and each level read off its PITs on the latter.
+      former, and each level read off its PITs on the latter;
+    - season (<anchor>_season): the same calendar window as the anchor's
+      horizon one, two, ... var season_years years before it, each a cutoff
+      whose label window is the whole horizon, so that actual spend there can
+      be set against BTYD's forecast made at its start (clv.season); and
+      <anchor>_season_year, the same cutoffs with a window of the 365 days
+      after them. None when the var seasonal_level is off or the history is
+      too short.
     A label window runs from the day after its cutoff to min(cutoff + horizon,
     anchor), so the most recent cutoffs have windows shorter than the horizon:
     that is how a history shorter than twice the horizon still yields examples.
@@ -180,6 +187,57 @@ calibration_windows as (
 
 ),
 
+season_steps as (
+
+    {{ integer_series(number_var('season_years', whole=true)) }}
+
+),
+
+seasonal_cutoffs as (
+
+    select
+        anchors.purpose,
+        season_steps.step as cutoff_rank,
+        cast({{ dbt.dateadd('month', '-12 * season_steps.step', 'anchors.anchor_date') }} as date)
+            as cutoff_date,
+        anchors.anchor_date,
+        anchors.horizon_days,
+        anchors.first_transaction_date
+    from season_steps
+    cross join anchors
+    where {{ 'true' if var('seasonal_level') | as_bool else 'false' }}
+
+),
+
+seasonal_windows as (
+
+    -- The horizon's window in an earlier year, and the whole year after its start:
+    -- BTYD's error over a year, with every season in it, tells its own drift from
+    -- the season (clv.season).
+    select
+        concat(purpose, '_season') as purpose,
+        cutoff_rank,
+        cutoff_date,
+        anchor_date,
+        horizon_days,
+        first_transaction_date,
+        horizon_days as label_window_days
+    from seasonal_cutoffs
+
+    union all
+
+    select
+        concat(purpose, '_season_year') as purpose,
+        cutoff_rank,
+        cutoff_date,
+        anchor_date,
+        horizon_days,
+        first_transaction_date,
+        365 as label_window_days
+    from seasonal_cutoffs
+
+),
+
 holdouts as (
 
     select
@@ -237,6 +295,21 @@ windows as (
         first_transaction_date,
         label_window_days
     from holdouts
+
+    union all
+
+    -- A window that ends after its anchor would overlap the horizon it informs.
+    select
+        purpose,
+        cutoff_rank,
+        cutoff_date,
+        horizon_days,
+        first_transaction_date,
+        label_window_days
+    from seasonal_windows
+    where
+        {{ dbt.datediff('cutoff_date', 'anchor_date', 'day') }}
+        >= label_window_days
 
 ),
 

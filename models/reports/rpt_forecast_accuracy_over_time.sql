@@ -4,8 +4,10 @@
     transaction is on or after as_of_date + horizon_days) is joined with what its
     customers actually spent in that horizon, and judged as the backtest judges:
     MAE of the median, pinball loss and both hit rates per quantile level, the
-    normalized Gini of expected spend, and the total forecast against the actual.
-    One row per run; none until a run's horizon has passed.
+    normalized Gini of expected spend, and the total forecast against the actual,
+    with and without the version's seasonal level (model_registry.seasonal_factor),
+    so what the season bought can be seen. One row per run; none until a run's
+    horizon has passed.
 -#}
 {%- set float = dbt.type_float() %}
 {%- set levels = [] %}
@@ -18,6 +20,17 @@ with
 history as (
 
     select * from {{ ref('customer_predictions_history') }}
+
+),
+
+seasons as (
+
+    -- The same on every row of a version; null for versions from before seasons.
+    select
+        model_version,
+        coalesce(max(seasonal_factor), 1.0) as seasonal_factor
+    from {{ ref('model_registry') }}
+    group by model_version
 
 ),
 
@@ -114,7 +127,7 @@ ranked as (
 
 ),
 
-final as (
+totals as (
 
     select
         as_of_date,
@@ -149,6 +162,22 @@ final as (
             as total_error_pct
     from ranked
     group by as_of_date, model_version
+
+),
+
+final as (
+
+    select
+        totals.*,
+        coalesce(seasons.seasonal_factor, 1.0) as seasonal_factor,
+        totals.total_forecast / coalesce(seasons.seasonal_factor, 1.0)
+            as total_forecast_without_season,
+        100.0 * (
+            totals.total_forecast / coalesce(seasons.seasonal_factor, 1.0)
+            - totals.total_actual
+        ) / nullif(totals.total_actual, 0) as total_error_without_season_pct
+    from totals
+    left join seasons on totals.model_version = seasons.model_version
 
 )
 

@@ -20,7 +20,10 @@ model_registry as (
     select
         model_version,
         spend_model,
-        calibration
+        calibration,
+        seasonal_factor,
+        seasonal_ratios,
+        season
     from {{ ref('model_registry') }}
 
 ),
@@ -31,7 +34,10 @@ spend_models as (
     select
         model_version,
         max(spend_model) as spend_model,
-        max(calibration) as calibration
+        max(calibration) as calibration,
+        max(seasonal_factor) as seasonal_factor,
+        max(seasonal_ratios) as seasonal_ratios,
+        max(season) as season
     from model_registry
     group by model_version
 
@@ -62,7 +68,10 @@ final as (
     select
         runs.*,
         spend_models.spend_model,
-        spend_models.calibration
+        spend_models.calibration,
+        spend_models.seasonal_factor,
+        spend_models.seasonal_ratios,
+        spend_models.season
     from runs
     left join spend_models on runs.model_version = spend_models.model_version
 

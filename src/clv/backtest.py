@@ -4,6 +4,7 @@ as_of_date - horizon, forecast at that date, and judge against what happened."""
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,8 @@ from clv.scoring import ScoringModel, score_frame
 from clv.training import TrainingConfig, quantile_column, train_boosters
 
 MODELS = ("lightgbm", "btyd", "naive")
+# The model's forecast without its seasonal level, kept when a season was learned.
+WITHOUT_SEASON = "lightgbm_without_season"
 STATUS_OK = "ok"
 STATUS_SHORT_HISTORY = "insufficient_history"
 
@@ -75,6 +78,7 @@ def backtest_predictions(
         models_by_cutoff(btyd_fits),
         what="backtest training",
         calibration_examples=examples[examples["purpose"].str.startswith("backtest_calibration")],
+        season_examples=examples[examples["purpose"].str.startswith("backtest_season")],
     )
     holdout_fit = btyd_fits[
         (btyd_fits["purpose"] == "backtest_holdout")
@@ -88,8 +92,16 @@ def backtest_predictions(
     )
     features = holdout.assign(as_of_date=holdout["cutoff_date"])
     window = np.full(len(features), float(horizon))
-    lightgbm = score_frame(model, features, scored_at)
     levels = config.quantiles
+
+    def forecasts_of(scoring: ScoringModel) -> dict[str, np.ndarray]:
+        scored = score_frame(scoring, features, scored_at)
+        columns = ["expected_spend", *scoring.quantile_columns, "prob_purchase"]
+        return {column: scored[column].to_numpy() for column in columns}
+
+    models = {"lightgbm": forecasts_of(model)}
+    if result.season.applied:
+        models[WITHOUT_SEASON] = forecasts_of(replace(model, seasonal_factor=1.0))
     baselines = {
         "btyd": baseline_forecasts(
             btyd_forecasts(model.btyd, features, window),
@@ -112,15 +124,7 @@ def backtest_predictions(
     def model_rows(name: str, forecasts: dict) -> pd.DataFrame:
         return pd.DataFrame({"model": name, **common, **forecasts})
 
-    parts = [
-        model_rows(
-            "lightgbm",
-            {
-                column: lightgbm[column].to_numpy()
-                for column in ["expected_spend", *model.quantile_columns, "prob_purchase"]
-            },
-        )
-    ]
+    parts = [model_rows(name, forecasts) for name, forecasts in models.items()]
     for name, forecasts in baselines.items():
         parts.append(model_rows(name, forecasts))
     return typed_predictions(pd.concat(parts, ignore_index=True).reindex(columns=columns))
@@ -162,7 +166,8 @@ def metrics_table(
     # A table comes back in no fixed order, and rank metrics (Gini, Spearman) break ties
     # by position: one order makes them the same on every run and engine.
     predictions = predictions.sort_values(["model", "customer_id"], kind="stable")
-    for name in MODELS:
+    seasonal = [WITHOUT_SEASON] if (predictions["model"] == WITHOUT_SEASON).any() else []
+    for name in [*MODELS, *seasonal]:
         part = predictions[predictions["model"] == name]
         if part.empty:
             rows.append(

@@ -136,6 +136,8 @@ def write_contents(connection, folder: Path, model_version: str | None) -> dict:
         "spend_model": registry["spend_model"].iloc[0] if "spend_model" in registry else None,
         # Where the quantile levels were calibrated (model_registry.calibration).
         "calibration": registry["calibration"].iloc[0] if "calibration" in registry else None,
+        # The seasonal level applied, or why none was learned (model_registry.season).
+        "season": registry["season"].iloc[0] if "season" in registry else None,
         "customers": customers,
         "row_counts": row_counts,
     }

@@ -31,6 +31,13 @@ mixed: three kinds of customer for whom BG/NBD + Gamma-Gamma is the wrong model,
     one personal level, so the first order predicts the later ones. Gamma-Gamma reads repeat
     orders only: for a one-order customer it predicts the population mean whatever they spent.
 
+Seasons (--seasons): "mild" (the default, and the bundled sample) is the monthly profile of
+MONTH_WEIGHTS, busier in November and December; "none" a flat calendar; "strong" a yearly
+profile that doubles demand over October-December and cuts it to 0.7 over June-August, with
+new customers arriving ever faster (three times as many a day at the end as at the start):
+a season that BG/NBD, Pareto/NBD and Gamma-Gamma cannot see. Wholesale restocking stays on
+its own cycle in every mode.
+
 Clean rows are in chronological order. With --dirty-share F > 0, round(F * rows) extra defective
 rows, one defect each, are interleaved at random positions and every column is written as text.
 """
@@ -121,6 +128,13 @@ WHOLESALE_CASE_SIZE = 10
 
 # Relative demand by calendar month (Jan..Dec) and weekday (Mon..Sun).
 MONTH_WEIGHTS = np.array([0.85, 0.8, 0.9, 0.95, 1.0, 0.95, 0.9, 0.95, 1.0, 1.05, 1.4, 1.7])
+# --seasons: the monthly profile of each mode, and how much faster new customers arrive at the
+# end of the window than at its start (1 = a steady flow).
+SEASONS = {
+    "mild": (MONTH_WEIGHTS, 1.0),
+    "none": (np.ones(12), 1.0),
+    "strong": (np.array([1.0, 1.0, 1.0, 1.0, 1.0, 0.7, 0.7, 0.7, 1.0, 2.0, 2.0, 2.0]), 3.0),
+}
 WEEKDAY_WEIGHTS = np.array([0.95, 0.95, 0.97, 1.0, 1.08, 1.12, 0.93])
 # Relative demand by hour of day: quiet nights, lunchtime and evening peaks.
 HOUR_WEIGHTS = np.array(
@@ -185,19 +199,21 @@ def generate_transactions(
     end_date: dt.date = DEFAULT_END_DATE,
     history_days: int = DEFAULT_HISTORY_DAYS,
     population: str = "btyd",
+    seasons: str = "mild",
 ) -> GeneratedTransactions:
     """Simulate transactions for `customers` customers; deterministic for a given seed.
 
     population is one of POPULATIONS (see the module docstring): "btyd" draws customers as
     BG/NBD + Gamma-Gamma assume, "mixed" draws retail, wholesale and one-off customers that
-    break those assumptions. The clean rows do not depend on dirty_share: dropping the defect
+    break those assumptions. seasons is a key of SEASONS (see the module docstring). The clean
+    rows do not depend on dirty_share: dropping the defect
     rows from a dirty result gives exactly the clean result for the same seed.
     """
-    _validate(customers, dirty_share, history_days, population)
+    _validate(customers, dirty_share, history_days, population, seasons)
     # Separate streams so the defect injection never perturbs the clean simulation.
     clean_seq, dirty_seq = np.random.SeedSequence(seed).spawn(2)
     rows = _simulate(
-        np.random.default_rng(clean_seq), customers, end_date, history_days, population
+        np.random.default_rng(clean_seq), customers, end_date, history_days, population, seasons
     )
     id_width = max(CUSTOMER_ID_WIDTH, len(str(customers)))
     kinds = _customer_frame(rows.kind, id_width)
@@ -284,6 +300,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "regular wholesale restocking, dropout by kind, order values that differ by kind, grow "
         "with tenure, follow the first order and fall with a retail buyer's purchase rate)",
     )
+    parser.add_argument(
+        "--seasons",
+        choices=list(SEASONS),
+        default="mild",
+        help="the yearly profile of demand: 'mild' (default; the bundled sample) is busier in "
+        "November and December; 'none' is flat; 'strong' doubles demand over October-December, "
+        "cuts it to 0.7 over June-August and has new customers arrive ever faster",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -295,10 +319,12 @@ def run(args: argparse.Namespace) -> int:
         end_date=args.end_date,
         history_days=args.history_days,
         population=args.population,
+        seasons=args.seasons,
     )
     write_transactions(generated.transactions, args.out)
     elapsed = time.perf_counter() - started
     population = "" if args.population == "btyd" else f" ({args.population} population)"
+    population += "" if args.seasons == "mild" else f" ({args.seasons} seasons)"
     print(
         f"wrote {len(generated.transactions):,} rows ({len(generated.defects):,} defective) "
         f"for {args.customers:,} customers{population} to {args.out} in {elapsed:.1f} s"
@@ -327,9 +353,13 @@ def _iso_date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM-DD, got {text!r}") from error
 
 
-def _validate(customers: int, dirty_share: float, history_days: int, population: str) -> None:
+def _validate(
+    customers: int, dirty_share: float, history_days: int, population: str, seasons: str
+) -> None:
     if population not in POPULATIONS:
         raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, got {population!r}")
+    if seasons not in SEASONS:
+        raise ValueError(f"seasons must be one of {', '.join(SEASONS)}, got {seasons!r}")
     if customers < 1:
         raise ValueError(f"customers must be >= 1, got {customers}")
     if history_days < 1:
@@ -347,21 +377,23 @@ def _simulate(
     end_date: dt.date,
     history_days: int,
     population: str = "btyd",
+    seasons: str = "mild",
 ) -> _CleanRows:
     start = end_date - dt.timedelta(days=history_days)
     days = history_days + 1  # both ends inclusive
-    cumulative = np.concatenate([[0.0], np.cumsum(_daily_intensity(start, days))])
+    months, growth = SEASONS[seasons]
+    cumulative = np.concatenate([[0.0], np.cumsum(_daily_intensity(start, days, months))])
 
     if population == "btyd":
         # The draws keep their original order: the btyd output must not change.
-        counts, clock = _purchase_clock(rng, customers, horizon=cumulative[-1])
+        counts, clock = _purchase_clock(rng, customers, horizon=cumulative[-1], growth=growth)
         day = _clock_to_day(clock, cumulative)
         seconds = day * SECONDS_PER_DAY + _time_of_day(rng, len(day))
         cents = _order_cents(rng, _customer_spend_means(rng, customers), counts)
         quantity = _sample_table(rng, _quantity_table(), len(cents))
         kind = np.full(customers, KINDS.index("btyd"), dtype=np.int8)
     else:
-        mixed = _mixed_purchases(rng, customers, cumulative)
+        mixed = _mixed_purchases(rng, customers, cumulative, growth)
         counts, day, cents, quantity = mixed.counts, mixed.day, mixed.cents, mixed.quantity
         seconds = day * SECONDS_PER_DAY + _time_of_day(rng, len(day))
         kind = (mixed.kind + KINDS.index("retail")).astype(np.int8)
@@ -381,17 +413,17 @@ def _simulate(
     )
 
 
-def _daily_intensity(start: dt.date, days: int) -> np.ndarray:
+def _daily_intensity(start: dt.date, days: int, months: np.ndarray = MONTH_WEIGHTS) -> np.ndarray:
     """Relative demand per calendar day, normalised to mean 1 so rates read as 'per day'."""
     dates = np.datetime64(start, "D") + np.arange(days)
     month = dates.astype("datetime64[M]").astype(np.int64) % 12
     weekday = (dates.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
-    weights = MONTH_WEIGHTS[month] * WEEKDAY_WEIGHTS[weekday]
+    weights = months[month] * WEEKDAY_WEIGHTS[weekday]
     return weights / weights.mean()
 
 
 def _purchase_clock(
-    rng: np.random.Generator, customers: int, horizon: float
+    rng: np.random.Generator, customers: int, horizon: float, growth: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Purchases per customer and their times on the seasonal clock (0..horizon), grouped by
     customer: a first purchase, then repeats until dropout or the horizon.
@@ -402,7 +434,7 @@ def _purchase_clock(
     """
     rate = rng.gamma(RATE_SHAPE, RATE_MEAN_PER_DAY / RATE_SHAPE, customers)
     dropout = np.clip(rng.beta(DROPOUT_ALPHA, DROPOUT_BETA, customers), 1e-9, 1.0)
-    birth = rng.uniform(0.0, horizon, customers)
+    birth = _arrivals(rng.uniform(0.0, 1.0, customers), growth) * horizon
     remaining = horizon - birth
 
     # Events that would happen in the remaining window if the customer never left, and the
@@ -413,6 +445,16 @@ def _purchase_clock(
 
     clock = _spread_events(rng, counts, window_events - repeats, birth, remaining)
     return counts, clock
+
+
+def _arrivals(uniform: np.ndarray, growth: float) -> np.ndarray:
+    """First-purchase times in [0, 1) of the window's clock, arriving at a rate that grows
+    linearly to growth times its start (inverse of the distribution function of that rate;
+    growth 1 returns the uniform draws as they are)."""
+    if growth == 1.0:
+        return uniform
+    slope = growth - 1.0
+    return (np.sqrt(1.0 + slope * (2.0 + slope) * uniform) - 1.0) / slope
 
 
 def _spread_events(
@@ -455,13 +497,13 @@ class _Purchases:
 
 
 def _mixed_purchases(
-    rng: np.random.Generator, customers: int, cumulative: np.ndarray
+    rng: np.random.Generator, customers: int, cumulative: np.ndarray, growth: float = 1.0
 ) -> _Purchases:
     """Purchases of retail, wholesale and one-off customers (see the module docstring)."""
     kinds = _lookup_table(MIXED_KIND_SHARES, np.arange(len(MIXED_KIND_SHARES), dtype=np.int8))
     kind = _sample_table(rng, kinds, customers)
     # First purchases are staggered over the window on the seasonal clock, as for btyd.
-    birth = rng.uniform(0.0, cumulative[-1], customers)
+    birth = _arrivals(rng.uniform(0.0, 1.0, customers), growth) * cumulative[-1]
     retail = np.flatnonzero(kind == RETAIL)
     wholesale = np.flatnonzero(kind == WHOLESALE)
     one_off = np.flatnonzero(kind == ONE_OFF)

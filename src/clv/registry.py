@@ -41,6 +41,9 @@ REGISTRY_COLUMNS = (
     "calibrated_levels",
     "spend_model",
     "calibration",
+    "seasonal_factor",
+    "seasonal_ratios",
+    "season",
 )
 
 
@@ -86,11 +89,16 @@ def registry_rows(
             ),
             "spend_model": result.spend_model,
             "calibration": result.calibration,
+            "seasonal_factor": result.season.factor,
+            "seasonal_ratios": json.dumps(result.season.ratios, sort_keys=True),
+            "season": result.season.description,
         }
         for booster in result.boosters
     ]
     frame = pd.DataFrame(rows, columns=list(REGISTRY_COLUMNS))
-    return frame.astype({"quantile_level": "float64", "validation_metric": "float64"})
+    return frame.astype(
+        {"quantile_level": "float64", "validation_metric": "float64", "seasonal_factor": "float64"}
+    )
 
 
 def write_model_files(version_rows: pd.DataFrame, btyd_fit: dict, folder: Path) -> list[Path]:

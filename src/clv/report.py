@@ -27,6 +27,7 @@ from plotly.subplots import make_subplots
 
 CHARTS: tuple[str, ...] = (
     "transactions-over-time",
+    "season",
     "order-values",
     "cohorts",
     "forecast-distribution",
@@ -45,12 +46,12 @@ CHARTS: tuple[str, ...] = (
 )
 
 SECTIONS = (
-    ("Data", CHARTS[:3]),
-    ("Forecast", CHARTS[3:7]),
-    ("Backtest: the model against BTYD and the naive rate", CHARTS[7:13]),
-    ("Production forecasts", CHARTS[13:14]),
-    ("Model", CHARTS[14:15]),
-    ("Data quality", CHARTS[15:]),
+    ("Data", CHARTS[:4]),
+    ("Forecast", CHARTS[4:8]),
+    ("Backtest: the model against BTYD and the naive rate", CHARTS[8:14]),
+    ("Production forecasts", CHARTS[14:15]),
+    ("Model", CHARTS[15:16]),
+    ("Data quality", CHARTS[16:]),
 )
 
 BLUE = "#3b6fb6"
@@ -60,9 +61,14 @@ GREEN = "#2e8b57"
 RED = "#c0392b"
 LIGHT_BLUE = "#a9c4e8"
 DARK_BLUE = "#1d3f73"
-MODEL_ORDER = ("lightgbm", "btyd", "naive")
+MODEL_ORDER = ("lightgbm", "lightgbm_without_season", "btyd", "naive")
 MODEL_COLOURS = {"lightgbm": BLUE, "btyd": ORANGE, "naive": GREY}
-MODEL_NAMES = {"lightgbm": "this model (LightGBM)", "btyd": "BTYD", "naive": "naive rate"}
+MODEL_NAMES = {
+    "lightgbm": "this model (LightGBM)",
+    "lightgbm_without_season": "this model without its seasonal level",
+    "btyd": "BTYD",
+    "naive": "naive rate",
+}
 HEAT_SCALE = [
     [0.0, "#f7fbff"],
     [0.25, "#c6dbef"],
@@ -425,6 +431,42 @@ def _chart_transactions(ctx: _Context) -> _Chart:
     figure.update_yaxes(title_text=ctx.amount("Revenue"), row=2, col=1)
     figure.update_xaxes(title_text="Month", row=2, col=1)
     return _Chart(figure)
+
+
+def _chart_season(ctx: _Context) -> _Chart:
+    summary = _summary_row(ctx)
+    if summary is None or _is_missing(summary.get("seasonal_ratios")):
+        raise _Unavailable(
+            "No data: rpt_prediction_summary holds no season (missing, empty, or a version"
+            " from before seasons)"
+        )
+    ratios = json.loads(summary["seasonal_ratios"])
+    if not ratios:
+        raise _Unavailable(str(summary.get("season") or "no season learned"))
+    horizon = int(summary["horizon_days"])
+    starts = [pd.Timestamp(start) for start in ratios]
+    labels = [
+        f"{start + pd.Timedelta(days=1):%d %b %Y} - {start + pd.Timedelta(days=horizon):%d %b %Y}"
+        for start in starts
+    ]
+    factor = float(summary["seasonal_factor"])
+    figure = _figure(360, showlegend=False)
+    figure.add_bar(
+        x=labels,
+        y=list(ratios.values()),
+        marker={"color": LIGHT_BLUE},
+        hovertemplate="%{x}: actual x%{y:.2f} BTYD's forecast<extra></extra>",
+    )
+    figure.add_hline(
+        y=factor,
+        line={"color": BLUE, "width": 3},
+        annotation_text=f"applied to the horizon: x{factor:.2f} ({len(ratios)} year"
+        f"{'s' if len(ratios) > 1 else ''})",
+    )
+    figure.add_hline(y=1.0, line={"color": GREY, "dash": "dot"}, annotation_text="no season")
+    figure.update_yaxes(title_text="Actual over BTYD's forecast", rangemode="tozero")
+    figure.update_xaxes(title_text="The horizon's window in earlier years")
+    return _Chart(figure, f"<p>{_esc(summary.get('season'))}</p>")
 
 
 def _chart_order_values(ctx: _Context) -> _Chart:
@@ -1047,10 +1089,11 @@ def _chart_accuracy_over_time(ctx: _Context) -> _Chart:
     figure.update_yaxes(
         title_text="Share of customers", tickformat=".0%", range=[0, 1], row=1, col=1
     )
-    for column, label, colour in (
-        ("total_forecast", "forecast", BLUE),
-        ("total_actual", "actual", ORANGE),
-    ):
+    totals = [("total_forecast", "forecast", BLUE), ("total_actual", "actual", ORANGE)]
+    seasonal = "seasonal_factor" in frame and "total_forecast_without_season" in frame
+    if seasonal and (pd.to_numeric(frame["seasonal_factor"], errors="coerce") != 1).any():
+        totals.insert(1, ("total_forecast_without_season", "forecast without season", LIGHT_BLUE))
+    for column, label, colour in totals:
         figure.add_bar(
             name=f"total {label}",
             x=runs,
@@ -1196,6 +1239,15 @@ SPECS: dict[str, _Spec] = {
         "the data covers only in part is shaded, hatched and labelled: its dip is the data's "
         "edge, not a collapse. Seasonality and growth here are what the forecast extrapolates.",
         _chart_transactions,
+    ),
+    "season": _Spec(
+        "The season the forecast looks into",
+        "The horizon's calendar window in each earlier year the history covers: actual spend "
+        "there over BTYD's forecast made at its start (BTYD sees no calendar). Their geometric "
+        "mean (the line) is the seasonal level applied to this horizon's total and quantiles. "
+        "Assumed: the season repeats yearly; a one-off event a year ago is read as season too. "
+        "Turn it off with the var seasonal_level.",
+        _chart_season,
     ),
     "order-values": _Spec(
         "Order values",
@@ -1357,6 +1409,7 @@ def _summary_cards(ctx: _Context) -> str:
         ("Model version", _fmt_value(summary.get("model_version"))),
         ("Spend given a purchase", _fmt_value(summary.get("spend_model"))),
         ("Quantiles calibrated", _fmt_value(summary.get("calibration"))),
+        ("Season", _fmt_value(summary.get("season"))),
     ]
     items = "".join(
         f'<div class="card"><div class="k">{_esc(k)}</div><div class="v">{_esc(v)}</div></div>'

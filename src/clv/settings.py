@@ -153,6 +153,8 @@ RULES: dict[str, Rule] = {
     "min_training_history_days": whole_number(1),
     "min_label_window_days": whole_number(1),
     "calibration_window_days": whole_number(1),
+    "seasonal_level": boolean,
+    "season_years": whole_number(1),
     "quantiles": quantile_levels,
     "num_threads": whole_number(0),
     "max_training_rows": whole_number(0),

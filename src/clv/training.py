@@ -28,7 +28,8 @@ generated data, BTYD's own model and a population it cannot describe):
   quantile levels are calibrated on that window only when it spans the whole horizon:
   each level tau is read at the tau-quantile of the validation outcomes' randomised
   PITs (clv.distribution). A month's outcomes say little about a 9-month forecast's
-  spread, so a shorter validation window leaves the levels as configured.
+  spread, so with a shorter validation window the levels are read on a refit of the
+  whole model 91 days earlier, on those last 91 days (_calibrated_on_a_refit).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ from clv.features import (
     spend_given_purchase,
 )
 from clv.progress import Progress
+from clv.season import Season, seasonal_level
 
 EXAMPLE_COLUMNS = ("cutoff_date", "cutoff_rank", "label_window_days", "label_net_spend")
 
@@ -74,16 +76,22 @@ class TrainingConfig:
     # BTYD's: a quantile booster needs min_data_in_leaf buyers a leaf for one split, and
     # a few hundred to learn more than the base already says.
     min_spend_buyers: int = 300
+    # Learn the horizon's season from the same window in earlier years (clv.season).
+    seasonal_level: bool = True
 
     @classmethod
-    def from_settings(cls, quantiles: str, num_threads: str) -> TrainingConfig:
-        """From the dbt vars as a Python model receives them: '0.1,0.5,0.9' and '0' (all cores).
+    def from_settings(
+        cls, quantiles: str, num_threads: str, seasonal_level: str = "True"
+    ) -> TrainingConfig:
+        """From the dbt vars as a Python model receives them: '0.1,0.5,0.9', '0' (all
+        cores) and 'True'.
 
         Production and backtest both build their config here, so they train alike.
         """
         return cls(
             quantiles=parse_quantiles(quantiles),
             num_threads=int(num_threads) or os.cpu_count() or 1,
+            seasonal_level=str(seasonal_level).strip().lower() in ("true", "1", "yes"),
         )
 
     def __post_init__(self) -> None:
@@ -124,6 +132,8 @@ class TrainingResult:
     spend_model: str = ""
     # Where the quantile levels were read, in words (see train_boosters).
     calibration: str = ""
+    # The level of the horizon's season, learnt from earlier years (clv.season).
+    season: Season = field(default_factory=Season)
 
 
 @dataclass(frozen=True)
@@ -435,6 +445,7 @@ def train_boosters(
     btyd: Mapping[dt.date, BtydModel | None],
     what: str = "training",
     calibration_examples: pd.DataFrame | None = None,
+    season_examples: pd.DataFrame | None = None,
 ) -> TrainingResult:
     """Train the boosters and calibrate the quantile levels.
 
@@ -448,7 +459,8 @@ def train_boosters(
     btyd holds the BTYD fit at each cutoff date of the examples (see prepare_examples);
     what names the work in the progress lines. The quantile levels are read on the
     validation window when it spans the horizon; else on calibration_examples when
-    given (see _calibrated_on_a_refit); else they stay as configured. The examples are
+    given (see _calibrated_on_a_refit); else they stay as configured. season_examples
+    (the `*_season` cutoffs) give the horizon's seasonal level (clv.season). The examples are
     sorted first: a SQL table comes back in no fixed order, and with bagging the same
     rows in another order would give another model.
     """
@@ -554,4 +566,16 @@ def train_boosters(
         cutoff_levels=prepared.cutoff_levels,
         spend_model=spend_model,
         calibration=calibration,
+        season=seasonal_level(
+            season_examples,
+            btyd,
+            int(examples["horizon_days"].iloc[0]),
+            usual_ratios=[
+                prepared.cutoff_levels[str(cutoff.date())]
+                for cutoff in pd.to_datetime(
+                    examples.loc[spans_horizon(examples), "cutoff_date"]
+                ).drop_duplicates()
+            ],
+            enabled=config.seasonal_level,
+        ),
     )

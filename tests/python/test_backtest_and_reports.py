@@ -67,7 +67,7 @@ def metrics(result) -> dict[str, dict]:
 def test_backtest_beats_the_naive_baseline_on_the_sample(sample_build) -> None:
     result, _ = sample_build
     by_model = metrics(result)
-    assert set(by_model) == {"lightgbm", "btyd", "naive"}
+    assert set(by_model) == {"lightgbm", "btyd", "naive"}  # no season applied (test_seasons)
     assert all(row["status"] == "ok" for row in by_model["lightgbm"] and by_model.values())
     model, naive = by_model["lightgbm"], by_model["naive"]
     assert model["mae_expected_spend"] < naive["mae_expected_spend"]

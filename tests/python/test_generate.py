@@ -645,3 +645,57 @@ def test_order_value_follows_the_first_order_tenure_and_frequency(
         ]
         relative = loyal["amount"] / loyal.groupby("customer_id")["amount"].transform("median")
         assert spearman(loyal["tenure_days"], relative) > 0.15, kind
+
+
+# --- seasons ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("population", ["btyd", "mixed"])
+def test_strong_seasons_double_the_year_end_and_cut_the_summer(population: str) -> None:
+    # Purchases per day and per customer already acquired, by calendar quarter, over the
+    # last two years of three: the profile x2 October-December and x0.7 June-August.
+    generated = generate_transactions(
+        6000,
+        seed=5,
+        end_date=dt.date(2024, 12, 31),
+        history_days=3 * 365,
+        population=population,
+        seasons="strong",
+    )
+    rows = generated.transactions
+    purchases = rows[rows["amount"] > 0]
+    first = purchases.groupby("customer_id")["transaction_date"].min().dt.normalize()
+    days = pd.date_range("2023-01-01", "2024-12-31", freq="D")
+    acquired = np.searchsorted(np.sort(first.to_numpy()), days.to_numpy(), side="right")
+    per_day = purchases["transaction_date"].dt.normalize().value_counts()
+    per_day = per_day.reindex(days, fill_value=0)
+    rate = pd.Series(per_day.to_numpy() / acquired, index=days)
+    months = rate.groupby(rate.index.month).mean()
+    spring = months[[3, 4, 5]].mean()
+    assert months[[10, 11, 12]].mean() / spring > 1.5
+    assert months[[6, 7, 8]].mean() / spring < 0.85
+    # New customers arrive ever faster: three times the rate at the end as at the start.
+    arrivals = first.dt.year.value_counts().sort_index()
+    assert arrivals[2024] > 1.5 * arrivals[2022]
+
+
+def test_the_default_seasons_are_the_mild_ones_and_none_is_flat() -> None:
+    mild = generate_transactions(300, seed=9).transactions
+    named = generate_transactions(300, seed=9, seasons="mild").transactions
+    pd.testing.assert_frame_equal(mild, named)
+    flat = generate_transactions(4000, seed=9, seasons="none").transactions
+    by_month = flat["transaction_date"][flat["transaction_date"].dt.year == 2025].dt.month
+    counts = by_month.value_counts()
+    assert counts[12] < 1.15 * counts[9]  # the mild profile's December is 1.3x and more
+
+
+def test_cli_passes_the_seasons_through(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "tx.parquet"
+    argv = ["generate", "--customers", "60", "--out", str(path), "--seed", "2"]
+    assert cli.main([*argv, "--seasons", "strong"]) == 0
+    expected = generate_transactions(60, seed=2, seasons="strong").transactions
+    written = pq.read_table(path).to_pandas()
+    assert written["transaction_date"].tolist() == expected["transaction_date"].tolist()
+    assert "(strong seasons)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="seasons must be one of mild, none, strong"):
+        generate_transactions(10, seasons="winter")

@@ -6,6 +6,7 @@ can still draw nothing in a browser.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from datetime import UTC, date, datetime
@@ -87,6 +88,10 @@ def report_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
                 "mean_prob_purchase": 0.61,
                 "as_of_date": date(2024, 6, 30),
                 "horizon_days": 90,
+                "seasonal_factor": 1.8,
+                "seasonal_ratios": '{"2022-06-30": 1.7, "2023-06-30": 1.9}',
+                "season": "x1.80 on BTYD's level: actual spend over BTYD's forecast in the"
+                " same 90 days of 2 earlier years (2022 x1.70, 2023 x1.90)",
                 "model_version": "20240701T063000-<b>a1b2</b>",
             }
         ]
@@ -153,6 +158,8 @@ def report_tables(seed: int = 7) -> dict[str, pd.DataFrame]:
             "model_version": ["m1", "m1", "m2"],
             "total_forecast": [410_000.0, 455_000.0, 470_000.0],
             "total_actual": [398_000.0, 470_000.0, 452_000.0],
+            "seasonal_factor": [1.0, 1.0, 1.25],
+            "total_forecast_without_season": [410_000.0, 455_000.0, 376_000.0],
             **{
                 f"at_or_below_rate_p{suffix}": rates
                 for suffix, rates in (
@@ -312,6 +319,13 @@ def figure_text(html: str) -> FigureText:
     return parser
 
 
+def numbers(values: list | dict) -> list[float]:
+    """A trace's values as plotly wrote them: a list, or a typed array in base64."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), values["dtype"]).tolist()
+    return list(values)
+
+
 def figures(html: str) -> dict[str, dict]:
     """Each chart's plotly figure, as the page hands it to plotly.js."""
     pattern = r'<script type="application/json" class="figure" data-target="plot-([^"]+)">'
@@ -426,6 +440,24 @@ def test_accuracy_over_time_waits_for_two_runs() -> None:
     names = {trace.get("name") for trace in chart["data"]}
     assert {"p10", "p50", "p90", "total forecast", "total actual"} <= names
     assert chart["layout"]["xaxis"]["ticktext"] == ["2024-03-31", "2024-06-30", "2024-09-30"]
+    # A run with a seasonal level shows its total without it too.
+    [without] = [
+        trace for trace in chart["data"] if trace.get("name") == "total forecast without season"
+    ]
+    assert numbers(without["y"])[-1] == 376_000.0
+
+
+def test_the_season_chart_draws_each_earlier_year_and_says_why_when_there_is_none() -> None:
+    tables = report_tables()
+    chart = figures(render_report(tables, generated_at=GENERATED_AT))["season"]
+    assert numbers(chart["data"][0]["y"]) == [1.7, 1.9]
+    assert [shape["y0"] for shape in chart["layout"]["shapes"]] == [1.8, 1.0]
+    summary = tables["rpt_prediction_summary"].assign(
+        seasonal_factor=1.0, seasonal_ratios="{}", season="no season learned: too short"
+    )
+    html = render_report({**tables, "rpt_prediction_summary": summary}, generated_at=GENERATED_AT)
+    text = figure_text(html)
+    assert "no season learned: too short" in text.text["season"]
 
 
 def test_empty_and_missing_tables_render_messages(tmp_path: Path) -> None:

@@ -44,6 +44,8 @@ WRONG_TYPES = {
     "min_training_history_days": -1,
     "min_label_window_days": None,
     "calibration_window_days": 0,
+    "seasonal_level": "in winter",
+    "season_years": 0,
     "quantiles": [0.5, 1.5],
     "num_threads": -2,
     "max_training_rows": "all",

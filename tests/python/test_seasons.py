@@ -1,0 +1,138 @@
+"""The seasonal level: a forecast into a peak or a dip learns from the same window in
+earlier years; nothing is learned from too short a history, or where there is no season."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from conftest import dbt_runner
+
+from clv.generate import generate_transactions, write_transactions
+
+END = dt.date(2024, 12, 31)
+HORIZON_DAYS = 92
+
+
+def seasonal_file(folder, seasons: str = "strong", history_days: int = 3 * 365):
+    path = folder / f"{seasons}_{history_days}.csv"
+    generated = generate_transactions(
+        4000, seed=17, end_date=END, history_days=history_days, seasons=seasons
+    )
+    write_transactions(generated.transactions, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def peak_build(tmp_path_factory):
+    """Three years of strong seasons; the forecast at the year's end, its backtest 92 days
+    before it, into the October-December peak."""
+    folder = tmp_path_factory.mktemp("seasons")
+    variables = {
+        "transactions_path": str(seasonal_file(folder)),
+        "as_of_date": END.isoformat(),
+        "horizon_days": HORIZON_DAYS,
+        "num_threads": 2,
+    }
+    result = dbt_runner(folder)("build", variables=variables)
+    assert result.returncode == 0, result.output
+    return result
+
+
+def by_model(result) -> dict[str, dict]:
+    names = [column[0] for column in result.query("describe rpt_backtest_metrics")]
+    return {
+        row[0]: dict(zip(names, row, strict=True))
+        for row in result.query("select * from rpt_backtest_metrics")
+    }
+
+
+def test_a_forecast_into_the_peak_learns_it_from_earlier_years(peak_build) -> None:
+    metrics = by_model(peak_build)
+    assert set(metrics) == {"lightgbm", "lightgbm_without_season", "btyd", "naive"}
+    ours, plain, btyd = (metrics[name] for name in ("lightgbm", "lightgbm_without_season", "btyd"))
+    # BTYD sees no calendar: its total for the peak runs low by about the season's size.
+    assert btyd["total_error_pct"] < -30 and plain["total_error_pct"] < -30
+    assert abs(ours["total_error_pct"]) < 12
+    assert ours["mean_pinball_loss"] < 0.9 * plain["mean_pinball_loss"]
+    for level in ("p10", "p50", "p90"):
+        tau = float(level[1:]) / 100
+        assert ours[f"below_rate_{level}"] <= tau + 0.05, level
+        assert ours[f"at_or_below_rate_{level}"] >= tau - 0.05, level
+    # Only the level differs: the same boosters rank the customers alike.
+    assert ours["normalized_gini"] == pytest.approx(plain["normalized_gini"], abs=1e-9)
+
+
+def test_the_season_is_registered_and_reported_with_the_years_it_rests_on(peak_build) -> None:
+    [(factor, ratios, season)] = peak_build.query(
+        "select distinct seasonal_factor, seasonal_ratios, season from model_registry"
+    )
+    ratios = json.loads(ratios)
+    # The production forecast looks into January-March, after a peak its history holds.
+    assert list(ratios) == ["2022-12-31", "2023-12-31"]
+    assert season.startswith(f"x{factor:.2f} on BTYD's level") or season.startswith(
+        "no season applied"
+    )
+    [(summary_factor, summary_ratios)] = peak_build.query(
+        "select seasonal_factor, seasonal_ratios from rpt_prediction_summary"
+    )
+    assert summary_factor == factor and json.loads(summary_ratios) == ratios
+    purposes = dict(
+        peak_build.query("select purpose, count(*) from int_training_cutoffs group by purpose")
+    )
+    assert purposes["production_season"] == 2 and purposes["backtest_season"] == 2
+
+
+def test_a_forecast_into_the_dip_learns_it_too(tmp_path) -> None:
+    run = dbt_runner(tmp_path)
+    as_of = dt.date(2024, 5, 31)
+    variables = {
+        "transactions_path": str(seasonal_file(tmp_path)),
+        "as_of_date": as_of.isoformat(),
+        "horizon_days": HORIZON_DAYS,
+        "num_threads": 2,
+    }
+    result = run("run", "--select", "+model_registry", variables=variables)
+    assert result.returncode == 0, result.output
+    [(factor, ratios)] = result.query(
+        "select distinct seasonal_factor, seasonal_ratios from model_registry"
+    )
+    assert factor < 0.8 and sorted(json.loads(ratios)) == ["2022-05-31", "2023-05-31"]
+
+
+@pytest.mark.parametrize(
+    ("seasons", "history_days", "variables", "sentence"),
+    [
+        (
+            "strong",
+            365 + 60,
+            {},
+            "no season learned: the history does not cover a year plus the 92 days of the horizon",
+        ),
+        ("strong", 3 * 365, {"seasonal_level": False}, "no season: turned off"),
+        ("none", 3 * 365, {}, "no season applied: actual spend over BTYD's forecast in the same"),
+    ],
+)
+def test_no_season_is_applied_without_one_to_learn_and_the_sentence_says_why(
+    tmp_path, seasons: str, history_days: int, variables: dict, sentence: str
+) -> None:
+    run = dbt_runner(tmp_path)
+    variables = {
+        "transactions_path": str(seasonal_file(tmp_path, seasons, history_days)),
+        "as_of_date": "2024-09-30",
+        "horizon_days": HORIZON_DAYS,
+        "num_threads": 2,
+        **variables,
+    }
+    result = run("run", "--select", "+rpt_prediction_summary", variables=variables)
+    assert result.returncode == 0, result.output
+    [(factor, season)] = result.query(
+        "select distinct seasonal_factor, season from rpt_prediction_summary"
+    )
+    assert factor == 1.0 and season.startswith(sentence), season
+    if variables.get("seasonal_level") is False:
+        [(seasonal_cutoffs,)] = result.query(
+            "select count(*) from int_training_cutoffs where purpose like '%season'"
+        )
+        assert seasonal_cutoffs == 0

@@ -241,6 +241,9 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
             assert chart.points == 0
         elif chart.id == "feature-importance":  # 100 days teach the booster nothing
             assert "No splits" in chart.text and chart.points == 0
+        elif chart.id == "season":  # the sentence that says why, in the chart's place
+            assert "no season learned: the history does not cover a year" in chart.text
+            assert chart.points == 0
         elif chart.id != "accuracy-over-time":
             assert_draws_data(chart)
 

@@ -8,12 +8,14 @@
         unique_key=['as_of_date', 'model_version', 'customer_id'],
         incremental_strategy='insert_overwrite' if target.type == 'spark' else 'delete+insert',
         partition_by=['as_of_date', 'model_version'] if target.type == 'spark' else none,
+        on_schema_change='append_new_columns',
     )
 }}
 
 {#-
     Every scoring run, kept: rerunning the same (as_of_date, model_version)
-    replaces that run's rows instead of duplicating them.
+    replaces that run's rows instead of duplicating them. A history from an
+    earlier release gains a new column of customer_predictions, null on its rows.
 -#}
 with
 

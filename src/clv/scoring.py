@@ -158,6 +158,7 @@ def predictions_schema(model: ScoringModel) -> pa.Schema:
             ("expected_spend", pa.float64()),
             *[(column, pa.float64()) for column in model.quantile_columns],
             ("prob_purchase", pa.float64()),
+            ("spend_sd", pa.float64()),
             ("model_version", pa.string()),
             ("scored_at", pa.timestamp("us")),
         ]
@@ -257,30 +258,6 @@ def spend_totals(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> Spen
     return totals
 
 
-@dataclass
-class TotalVariance:
-    """The number of customers, and the variance of their total spend."""
-
-    customers: int = 0
-    variance: float = 0.0
-
-    def add(self, other: TotalVariance) -> TotalVariance:
-        return TotalVariance(self.customers + other.customers, self.variance + other.variance)
-
-
-def total_variance(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> TotalVariance:
-    """The variance of the total over every customer scored, taken to buy (or not)
-    independently of one another: the sum of each one's variance of spend under the
-    forecast's distribution. (The total's mean is the sum of customer_predictions.)"""
-    total = TotalVariance()
-    for batch in batches:
-        if batch.num_rows:
-            found = forecast_of(model, batch.to_pandas())
-            variance = distribution.grid_spend_variance(found.prob, found.log_quantiles)
-            total = total.add(TotalVariance(batch.num_rows, float(variance.sum())))
-    return total
-
-
 def score_frame(
     model: ScoringModel,
     features: pd.DataFrame,
@@ -313,6 +290,8 @@ def score_frame(
     for index, column in enumerate(model.quantile_columns):
         result[column] = quantiles[:, index]
     result["prob_purchase"] = found.prob
+    # The spread of the forecast's own distribution, which the total's interval sums.
+    result["spend_sd"] = np.sqrt(distribution.grid_spend_variance(found.prob, found.log_quantiles))
     result["model_version"] = model.model_version
     result["scored_at"] = scored_at
     return result
@@ -376,21 +355,6 @@ def spark_level(worker_model: Callable[[], ScoringModel], features: Any) -> floa
     sums = features.mapInArrow(partition_sums, "btyd double, model double")
     btyd, unlevelled = sums.groupBy().sum("btyd", "model").collect()[0]
     return SpendTotals(btyd or 0.0, unlevelled or 0.0).level
-
-
-def total_variance_spark(model: ScoringModel, features: Any) -> TotalVariance:
-    """total_variance where the features are: one distributed pass."""
-    worker_model = on_workers(model, features)
-
-    def partition_variance(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        found = total_variance(worker_model(), batches)
-        yield pa.RecordBatch.from_pydict(
-            {"customers": [found.customers], "variance": [found.variance]}
-        )
-
-    sums = features.mapInArrow(partition_variance, "customers long, variance double")
-    customers, variance = sums.groupBy().sum("customers", "variance").collect()[0]
-    return TotalVariance(int(customers or 0), variance or 0.0)
 
 
 def score_spark(model: ScoringModel, features: Any, scored_at: dt.datetime) -> Any:

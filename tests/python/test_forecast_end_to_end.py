@@ -278,16 +278,27 @@ def test_scoring_only_run_reuses_the_registered_model(build) -> None:
     assert later.query("select count(*) from customer_predictions") == [(history_rows,)]
 
 
+def warehouse_of_an_earlier_release(build, name: str, *changes: str) -> list[tuple]:
+    """A copy of the build's warehouse, named name, as an earlier release left it (the
+    changes applied); returns what the last statement selects."""
+    _, _, first, _, folder = build
+    shutil.copy(first.database, folder / f"{name}.duckdb")
+    with duckdb.connect(str(folder / f"{name}.duckdb")) as connection:
+        for change in changes:
+            connection.execute(change)
+        return connection.fetchall()
+
+
 def test_a_registry_from_before_stored_fits_keeps_its_rows_and_says_why_it_cannot_score(
     build,
 ) -> None:
-    run, variables, first, _, folder = build
-    shutil.copy(first.database, folder / "earlier.duckdb")
-    with duckdb.connect(str(folder / "earlier.duckdb")) as connection:
-        connection.execute("alter table model_registry drop column btyd_fit_id")
-        [(old_version,)] = connection.execute(
-            "select distinct model_version from model_registry"
-        ).fetchall()
+    run, variables, _, _, _ = build
+    [(old_version,)] = warehouse_of_an_earlier_release(
+        build,
+        "earlier",
+        "alter table model_registry drop column btyd_fit_id",
+        "select distinct model_version from model_registry",
+    )
     retrained = run("build", "--select", "model_registry", variables=variables, database="earlier")
     assert retrained.returncode == 0, retrained.output
     versions = dict(
@@ -306,6 +317,25 @@ def test_a_registry_from_before_stored_fits_keeps_its_rows_and_says_why_it_canno
     assert f"model_version {old_version} was registered before its BTYD fit was stored" in (
         old.output
     )
+
+
+def test_a_history_from_before_gains_the_new_column_and_keeps_its_rows(build) -> None:
+    run, variables, _, _, _ = build
+    [(kept,)] = warehouse_of_an_earlier_release(
+        build,
+        "older",
+        "alter table customer_predictions_history drop column spend_sd",
+        "update customer_predictions_history set as_of_date = as_of_date - 30",
+        "select count(*) from customer_predictions_history",
+    )
+    rescored = run("build", "--selector", "score", variables=variables, database="older")
+    assert rescored.returncode == 0, rescored.output
+    rows = dict(
+        rescored.query(
+            "select spend_sd is null, count(*) from customer_predictions_history group by 1"
+        )
+    )
+    assert rows == {True: kept, False: kept}  # the old run's rows kept, the new one complete
 
 
 def test_scoring_only_without_a_trained_model_says_what_to_do(build) -> None:

@@ -29,7 +29,6 @@ from clv.scoring import (
     forecast_of,
     score_frame,
     score_reader,
-    total_variance,
 )
 from clv.training import (
     MIN_SPEND,
@@ -459,9 +458,8 @@ def test_drivers_add_up_to_the_raw_score_and_are_the_largest(trained) -> None:
 def test_the_total_interval_matches_simulated_totals(trained) -> None:
     _, model = trained
     features = scoring_features(300)
-    batches = pa.Table.from_pandas(features, preserve_index=False).to_batches(max_chunksize=64)
-    moments = total_variance(model, batches)
-    assert moments.customers == 300
+    scored = score_frame(model, features, dt.datetime(2025, 7, 1))
+    total_sd = float(np.sqrt((scored["spend_sd"] ** 2).sum()))
 
     # Each customer buys or not on his own, then spends an amount drawn from his spend
     # given a purchase: the totals' spread over many simulated windows is the interval's.
@@ -478,7 +476,7 @@ def test_the_total_interval_matches_simulated_totals(trained) -> None:
     totals = (buys * spend).sum(axis=1)
     first, _ = distribution.grid_moments(found.log_quantiles)
     assert totals.mean() == pytest.approx((found.prob * first).sum(), rel=0.02)
-    assert totals.std() == pytest.approx(moments.variance**0.5, rel=0.05)
+    assert totals.std() == pytest.approx(total_sd, rel=0.05)
 
 
 def test_spend_given_a_purchase_reads_off_the_grid_of_quantile_boosters() -> None:

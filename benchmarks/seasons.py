@@ -77,11 +77,17 @@ def judge(name: str, as_of: dt.date, rows: pd.DataFrame, folder: Path) -> dict:
             base_quantiles(model.btyd, features, window, LEVELS),
         )
     }
-    scored = score_frame(model, features, dt.datetime(2025, 1, 1))
-    forecasts["this project"] = (
-        scored["expected_spend"].to_numpy(),
-        scored[model.quantile_columns].to_numpy(),
-    )
+    # The version as built, and without its level: what a build with seasonal_level off
+    # forecasts.
+    for label, scoring in (
+        ("this project", model),
+        ("without", replace(model, seasonal_factor=1.0)),
+    ):
+        scored = score_frame(scoring, features, dt.datetime(2025, 1, 1))
+        forecasts[label] = (
+            scored["expected_spend"].to_numpy(),
+            scored[scoring.quantile_columns].to_numpy(),
+        )
     spend = features["customer_id"].map(actual_by_customer).fillna(0.0).to_numpy()
     # The whole horizon's spend, new customers' included, against the total forecast of the
     # customers seen by as_of: both models forecast those only.
@@ -100,19 +106,6 @@ def judge(name: str, as_of: dt.date, rows: pd.DataFrame, folder: Path) -> dict:
                 for i in range(len(LEVELS))
             ],
         }
-    # The same version without its level: what a build with seasonal_level off forecasts.
-    plain = score_frame(replace(model, seasonal_factor=1.0), features, dt.datetime(2025, 1, 1))
-    result["without"] = {
-        "total error": float(plain["expected_spend"].sum()) / total_actual - 1.0,
-        "pinball": float(
-            np.mean(
-                [
-                    pinball_loss(spend, plain[column].to_numpy(), level)
-                    for column, level in zip(model.quantile_columns, LEVELS, strict=True)
-                ]
-            )
-        ),
-    }
     return result
 
 

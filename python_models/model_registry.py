@@ -5,7 +5,7 @@ import datetime as dt
 from clv.btyd_fits import latest_build, models_by_cutoff
 from clv.engine import as_model_result, to_pandas, where
 from clv.registry import new_model_version, registry_rows
-from clv.training import TrainingConfig, train_boosters
+from clv.training import TrainingConfig, train_for_anchor
 
 
 def model(dbt, session):
@@ -25,14 +25,7 @@ def model(dbt, session):
         where(dbt.ref("int_training_examples_labelled"), "purpose like 'production%'")
     )
     fits = latest_build(to_pandas(dbt.ref("btyd_fits")))
-    purpose = examples["purpose"]
-    result = train_boosters(
-        examples[purpose == "production"],
-        config,
-        models_by_cutoff(fits),
-        calibration_examples=examples[purpose.str.startswith("production_calibration")],
-        season_examples=examples[purpose.str.startswith("production_season")],
-    )
+    result = train_for_anchor("production", examples, config, models_by_cutoff(fits))
 
     trained_at = dt.datetime.now(dt.UTC)
     [(scoring_date, fit_id)] = fits[fits["purpose"] == "scoring"][

@@ -15,7 +15,7 @@ from clv.features import base_quantiles, btyd_forecasts, naive_forecasts, naive_
 from clv.metrics import backtest_metrics
 from clv.registry import registry_rows
 from clv.scoring import ScoringModel, score_frame
-from clv.training import TrainingConfig, quantile_column, train_boosters
+from clv.training import TrainingConfig, quantile_column, train_for_anchor
 
 MODELS = ("lightgbm", "btyd", "naive")
 # The model's forecast without its seasonal level, kept when a season was learned.
@@ -59,9 +59,9 @@ def backtest_predictions(
 ) -> pd.DataFrame:
     """One row per model and holdout customer: the forecasts at the backtest date and the actual.
 
-    examples holds the `backtest` training examples, the `backtest_holdout` rows and the
-    `backtest_calibration*` rows (when there are) of int_training_examples_labelled;
-    btyd_fits this build's rows of btyd_fits for them.
+    examples holds the `backtest*` rows of int_training_examples_labelled: the training
+    examples, the `backtest_holdout` rows and, when there are, the calibration and season
+    ones (see train_for_anchor); btyd_fits this build's rows of btyd_fits for them.
     Empty when the history is too short for either.
     """
     train = examples[examples["purpose"] == "backtest"]
@@ -72,13 +72,8 @@ def backtest_predictions(
 
     backtest_date = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
     horizon = int(holdout["horizon_days"].iloc[0])
-    result = train_boosters(
-        train,
-        config,
-        models_by_cutoff(btyd_fits),
-        what="backtest training",
-        calibration_examples=examples[examples["purpose"].str.startswith("backtest_calibration")],
-        season_examples=examples[examples["purpose"].str.startswith("backtest_season")],
+    result = train_for_anchor(
+        "backtest", examples, config, models_by_cutoff(btyd_fits), what="backtest training"
     )
     holdout_fit = btyd_fits[
         (btyd_fits["purpose"] == "backtest_holdout")

@@ -83,13 +83,13 @@ def seasonal_level(
         windows, ("purpose", "cutoff_date", "label_window_days", "label_net_spend"), "windows"
     )
     ratios, departures = {}, []
-    is_year = windows["purpose"].astype(str).str.endswith("_season_year")
     for cutoff, part in windows.groupby("cutoff_date", sort=True):
         cutoff_date = pd.Timestamp(cutoff).date()
         if cutoff_date not in btyd:
             raise ValueError(f"no BTYD fit for the season window at {cutoff_date} (see btyd_fits)")
-        window = _ratio(btyd[cutoff_date], part[~is_year.loc[part.index]])
-        year = _ratio(btyd[cutoff_date], part[is_year.loc[part.index]])
+        is_year = part["purpose"].astype(str).str.endswith("_season_year")
+        window = _ratio(btyd[cutoff_date], part[~is_year])
+        year = _ratio(btyd[cutoff_date], part[is_year])
         if window is not None:
             ratios[str(cutoff_date)] = window
             if year is not None:

@@ -398,6 +398,28 @@ def _calibrated_levels(
     )
 
 
+def train_for_anchor(
+    anchor: str,
+    examples: pd.DataFrame,
+    config: TrainingConfig,
+    btyd: Mapping[dt.date, BtydModel | None],
+    what: str = "training",
+) -> TrainingResult:
+    """Train for one anchor of int_training_cutoffs (production or backtest) from the
+    examples of its purposes: its own cutoffs train, its `_calibration*` ones calibrate a
+    short history's levels, its `_season*` ones give the seasonal level. Other purposes
+    (a holdout) are left out."""
+    purpose = examples["purpose"].astype(str)
+    return train_boosters(
+        examples[purpose == anchor],
+        config,
+        btyd,
+        what=what,
+        calibration_examples=examples[purpose.str.startswith(f"{anchor}_calibration")],
+        season_examples=examples[purpose.str.startswith(f"{anchor}_season")],
+    )
+
+
 def _calibrated_on_a_refit(
     calibration_examples: pd.DataFrame | None,
     config: TrainingConfig,

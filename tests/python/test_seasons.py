@@ -24,20 +24,28 @@ def seasonal_file(folder, seasons: str = "strong", history_days: int = 3 * 365):
     return path
 
 
+def forecast(folder, path, as_of: dt.date, *command: str, **variables):
+    """dbt COMMAND on the file at path, forecasting HORIZON_DAYS from as_of; it must pass."""
+    result = dbt_runner(folder)(
+        *command,
+        variables={
+            "transactions_path": str(path),
+            "as_of_date": as_of.isoformat(),
+            "horizon_days": HORIZON_DAYS,
+            "num_threads": 2,
+            **variables,
+        },
+    )
+    assert result.returncode == 0, result.output
+    return result
+
+
 @pytest.fixture(scope="module")
 def peak_build(tmp_path_factory):
     """Three years of strong seasons; the forecast at the year's end, its backtest 92 days
     before it, into the October-December peak."""
     folder = tmp_path_factory.mktemp("seasons")
-    variables = {
-        "transactions_path": str(seasonal_file(folder)),
-        "as_of_date": END.isoformat(),
-        "horizon_days": HORIZON_DAYS,
-        "num_threads": 2,
-    }
-    result = dbt_runner(folder)("build", variables=variables)
-    assert result.returncode == 0, result.output
-    return result
+    return forecast(folder, seasonal_file(folder), END, "build")
 
 
 def by_model(result) -> dict[str, dict]:
@@ -85,16 +93,8 @@ def test_the_season_is_registered_and_reported_with_the_years_it_rests_on(peak_b
 
 
 def test_a_forecast_into_the_dip_learns_it_too(tmp_path) -> None:
-    run = dbt_runner(tmp_path)
-    as_of = dt.date(2024, 5, 31)
-    variables = {
-        "transactions_path": str(seasonal_file(tmp_path)),
-        "as_of_date": as_of.isoformat(),
-        "horizon_days": HORIZON_DAYS,
-        "num_threads": 2,
-    }
-    result = run("run", "--select", "+model_registry", variables=variables)
-    assert result.returncode == 0, result.output
+    path = seasonal_file(tmp_path)
+    result = forecast(tmp_path, path, dt.date(2024, 5, 31), "run", "--select", "+model_registry")
     [(factor, ratios)] = result.query(
         "select distinct seasonal_factor, seasonal_ratios from model_registry"
     )
@@ -117,22 +117,17 @@ def test_a_forecast_into_the_dip_learns_it_too(tmp_path) -> None:
 def test_no_season_is_applied_without_one_to_learn_and_the_sentence_says_why(
     tmp_path, seasons: str, history_days: int, variables: dict, sentence: str
 ) -> None:
-    run = dbt_runner(tmp_path)
-    variables = {
-        "transactions_path": str(seasonal_file(tmp_path, seasons, history_days)),
-        "as_of_date": "2024-09-30",
-        "horizon_days": HORIZON_DAYS,
-        "num_threads": 2,
-        **variables,
-    }
-    result = run("run", "--select", "+rpt_prediction_summary", variables=variables)
-    assert result.returncode == 0, result.output
+    path = seasonal_file(tmp_path, seasons, history_days)
+    as_of = dt.date(2024, 9, 30)
+    result = forecast(
+        tmp_path, path, as_of, "run", "--select", "+rpt_prediction_summary", **variables
+    )
     [(factor, season)] = result.query(
         "select distinct seasonal_factor, season from rpt_prediction_summary"
     )
     assert factor == 1.0 and season.startswith(sentence), season
     if variables.get("seasonal_level") is False:
         [(seasonal_cutoffs,)] = result.query(
-            "select count(*) from int_training_cutoffs where purpose like '%season'"
+            "select count(*) from int_training_cutoffs where purpose like '%season%'"
         )
         assert seasonal_cutoffs == 0

@@ -6,7 +6,8 @@ on PyPI, so it is fetched with `pip download` (registries are reachable; nothing
 committed or installed). First, as a check of the baseline, the project's BG/NBD and
 Gamma-Gamma fits on the paper's 2,357-customer sample are printed beside the published
 parameters. The classic split: 39 weeks of history (to 1997-09-30), then
-the next 39 weeks held out, i.e. 9 months of history and a 9-month horizon.
+the next 39 weeks held out, i.e. 9 months of history and a 9-month horizon; --as-of
+and --horizon-days measure another split of the same file.
 
 Only the history rows reach dbt, in the file's own column names and date format (the
 column-mapping vars do the rest); the held-out rows are read here, after the build.
@@ -18,6 +19,7 @@ error, Brier score of the purchase probability), a line per quantile level with 
 hit rates, then every metric. A measurement, not a test.
 
     .venv/bin/python benchmarks/real_data_cdnow.py [--folder /tmp/clv-bench/cdnow]
+        [--as-of 1997-12-31 --horizon-days 181]   # another split: 52 weeks, then 26
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ SAMPLE = "CDNOW_sample.txt"
 # value". Both fitted on this sample.
 PUBLISHED_BGNBD = (0.243, 4.414, 0.793, 2.426)
 PUBLISHED_GAMMA_GAMMA = (6.25, 3.74, 15.44)
+# The classic 39-week split: 1997-10-01 .. 1998-06-30 held out.
 AS_OF = dt.date(1997, 9, 30)
-HORIZON_DAYS = 273  # 39 weeks: 1997-10-01 .. 1998-06-30
+HORIZON_DAYS = 273
 QUANTILES = (0.1, 0.5, 0.9)  # the project default
 
 
@@ -132,7 +135,7 @@ def read_master(path: Path) -> pd.DataFrame:
     )
 
 
-def build(history_csv: Path, folder: Path) -> float:
+def build(history_csv: Path, folder: Path, as_of: dt.date, horizon_days: int) -> float:
     """`dbt build` of the full selector on the history file; returns the wall time."""
     variables = {
         "transactions_path": str(history_csv),
@@ -142,8 +145,8 @@ def build(history_csv: Path, folder: Path) -> float:
         "quantity_column": "number_of_cds",
         # CDNOW has no order id and customers did place identical orders on one day.
         "reject_exact_duplicate_rows": False,
-        "as_of_date": AS_OF.isoformat(),
-        "horizon_days": HORIZON_DAYS,
+        "as_of_date": as_of.isoformat(),
+        "horizon_days": horizon_days,
     }
     return run_dbt(["build", "--selector", "full"], variables, folder / "warehouse.duckdb", folder)
 
@@ -180,23 +183,36 @@ def main() -> int:
     parser.add_argument(
         "--no-build", action="store_true", help="evaluate the warehouse already in --folder"
     )
+    parser.add_argument(
+        "--as-of",
+        type=dt.date.fromisoformat,
+        default=AS_OF,
+        help="last day of history (default: the classic split's 1997-09-30)",
+    )
+    parser.add_argument(
+        "--horizon-days",
+        type=int,
+        default=HORIZON_DAYS,
+        help="days held out after it (default 273; the data end on 1998-06-30)",
+    )
     args = parser.parse_args()
     folder: Path = args.folder
+    as_of: dt.date = args.as_of
 
     fetch_datasets(folder)
     check_published_fit(folder)
     rows = read_master(folder / MASTER)
     day = pd.to_datetime(rows["date"], format="%Y%m%d").dt.date
-    history = rows[day <= AS_OF]
-    end = AS_OF + dt.timedelta(days=HORIZON_DAYS)
-    held_out = rows[(day > AS_OF) & (day <= end)]
+    history = rows[day <= as_of]
+    end = as_of + dt.timedelta(days=args.horizon_days)
+    held_out = rows[(day > as_of) & (day <= end)]
     history_csv = folder / "cdnow_history.csv"
     history.to_csv(history_csv, index=False)
     print(f"CDNOW_master: {len(rows):,} rows, {rows['customer_id'].nunique():,} customers")
-    print(f"history to {AS_OF}: {len(history):,} rows; held out to {end}: {len(held_out):,} rows")
+    print(f"history to {as_of}: {len(history):,} rows; held out to {end}: {len(held_out):,} rows")
 
     if not args.no_build:
-        seconds = build(history_csv, folder)
+        seconds = build(history_csv, folder, as_of, args.horizon_days)
         print(f"dbt build --selector full: {seconds:.1f} s")
 
     with duckdb.connect(str(folder / "warehouse.duckdb"), read_only=True) as connection:
@@ -215,7 +231,7 @@ def main() -> int:
     predictions["actual_spend"] = predictions["customer_id"].map(actual).fillna(0.0)
     predictions["model"] = "lightgbm"
 
-    window = np.full(len(features), float(HORIZON_DAYS))
+    window = np.full(len(features), float(args.horizon_days))
     frames = [predictions]
     summaries = btyd_summaries(features)
     unpenalised = fit_btyd(

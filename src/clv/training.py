@@ -27,9 +27,12 @@ generated data, BTYD's own model and a population it cannot describe):
   later than every training window: never a random split (see time_split). The
   quantile levels are calibrated on that window only when it spans the whole horizon:
   each level tau is read at the tau-quantile of the validation outcomes' randomised
-  PITs (clv.distribution). A month's outcomes say little about a 9-month forecast's
-  spread, so with a shorter validation window the levels are read on a refit of the
-  whole model 91 days earlier, on those last 91 days (_calibrated_on_a_refit).
+  PITs (clv.distribution), the forecast given that window's own level as training
+  gives it to each window: a window's level is one draw (CDNOW's Q4 1997 ran 20% above
+  BTYD), and read as spread it widened the next horizon's p90 to P(y <= p90) 0.925.
+  A month's outcomes say little about a 9-month forecast's spread, so with a shorter
+  validation window the levels are read on a refit of the whole model 91 days
+  earlier, on those last 91 days (_calibrated_on_a_refit).
 """
 
 from __future__ import annotations
@@ -52,7 +55,6 @@ from clv.features import (
     buyer_spend_base,
     model_matrix,
     purchase_log_odds_base,
-    purchase_probability,
     require_columns,
     spend_given_purchase,
 )
@@ -134,6 +136,8 @@ class TrainingResult:
     calibration: str = ""
     # The level of the horizon's season, learnt from earlier years (clv.season).
     season: Season = field(default_factory=Season)
+    # PreparedExamples.spend_level of the training windows
+    spend_level: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -153,6 +157,9 @@ class PreparedExamples:
     # cutoff's level (actual over BTYD), so the booster learns who, not how busy
     expected_base: np.ndarray
     expected_label: np.ndarray
+    # The windows' common level of spend given a purchase: buyers' mean log ratio of
+    # actual spend to BTYD's (left in spend_base for the boosters to learn)
+    spend_level: float = 0.0
 
 
 def parse_quantiles(text: str) -> tuple[float, ...]:
@@ -222,8 +229,10 @@ def prepare_examples(
     # level left in: the spend boosters learn it (BTYD's typical gap between its mean
     # and what buyers spend), not how big one window was.
     buyers = label > 0
-    if buyers.any():
-        spend_base -= float(np.mean(np.log(label[buyers]) - raw_spend_base[buyers]))
+    spend_level = (
+        float(np.mean(np.log(label[buyers]) - raw_spend_base[buyers])) if buyers.any() else 0.0
+    )
+    spend_base -= spend_level
     is_training, is_validation = time_split(examples)
     return PreparedExamples(
         matrix=model_matrix(examples, btyd, window_days),
@@ -237,6 +246,7 @@ def prepare_examples(
         spend_base=spend_base,
         expected_base=expected_base,
         expected_label=expected_label,
+        spend_level=spend_level,
     )
 
 
@@ -369,28 +379,35 @@ def _calibrated_levels(
     spend: list[TrainedBooster],
     btyd: Mapping[dt.date, BtydModel | None],
     config: TrainingConfig,
+    spend_level: float,
 ) -> dict[float, float]:
-    """Each quantile level read at the level-quantile of the validation outcomes' PITs.
+    """Each quantile level read at the level-quantile of the held-out outcomes' PITs.
 
-    The forecast is made as scoring makes it: P(purchase) from the booster on BTYD's own
-    log-odds, spend given a purchase from the spend boosters on BTYD's own base (no
-    cutoff level put back; BTYD's log-normal where there are none), the outcomes as
-    they were.
+    The forecast is made as scoring makes it (P(purchase) from the booster on BTYD's
+    log-odds, spend given a purchase from the spend boosters on BTYD's base, BTYD's
+    log-normal where there are none) but given the window's own level, as training
+    gives it to each window: its purchase rate, and its buyers' spend level over
+    spend_level, the training windows' common one (PreparedExamples). So the levels
+    read how wide the forecast is, not how busy that one window happened to be.
     """
     window = prepared.btyd.iloc[rows]
     matrix = prepared.matrix.iloc[rows]
+    actual = prepared.actual[rows]
     raw = purchase.booster.predict(matrix, num_iteration=purchase.best_iteration, raw_score=True)
-    prob = purchase_probability(window, raw)
+    log_odds = _with_purchase_level(purchase_log_odds_base(window), prepared.has_purchase[rows])
+    log_spend = _with_spend_level(log_spend_base(window), np.maximum(actual, 0.0)) - spend_level
+    prob = special.expit(log_odds + raw)
     if spend:
-        log_quantiles = spend_log_quantiles(spend, matrix, log_spend_base(window))
-        below, at_or_below = distribution.grid_cdf(prepared.actual[rows], prob, log_quantiles)
+        log_quantiles = spend_log_quantiles(spend, matrix, log_spend)
+        below, at_or_below = distribution.grid_cdf(actual, prob, log_quantiles)
     else:
         part = examples.iloc[rows]
         cutoff = pd.Timestamp(part["cutoff_date"].iloc[0]).date()
         window_days = part["label_window_days"].to_numpy(dtype=float)
         _, variance = spend_given_purchase(btyd[cutoff], part, window_days)
+        scale = np.exp(log_spend - log_spend_base(window))
         below, at_or_below = distribution.cdf(
-            prepared.actual[rows], prob, buyer_spend_base(window), variance
+            actual, prob, buyer_spend_base(window) * scale, variance * scale**2
         )
     pit = distribution.randomized_pit(below, at_or_below, np.random.default_rng(config.seed))
     return dict(
@@ -451,7 +468,14 @@ def _calibrated_on_a_refit(
     prepared = prepare_examples(holdout, btyd)
     purchase, *spend, _ = refit.boosters
     levels = _calibrated_levels(
-        holdout, prepared, np.arange(len(holdout)), purchase, spend, btyd, config
+        holdout,
+        prepared,
+        np.arange(len(holdout)),
+        purchase,
+        spend,
+        btyd,
+        config,
+        refit.spend_level,
     )
     cutoff = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
     days = int(holdout["label_window_days"].iloc[0])
@@ -572,7 +596,16 @@ def train_boosters(
     rounds.done()
 
     if valid_rows.size and bool(spans_horizon(examples)[valid_rows].all()):
-        levels = _calibrated_levels(examples, prepared, valid_rows, purchase, spend, btyd, config)
+        levels = _calibrated_levels(
+            examples,
+            prepared,
+            valid_rows,
+            purchase,
+            spend,
+            btyd,
+            config,
+            prepared.spend_level,
+        )
         validation_cutoff = pd.Timestamp(examples["cutoff_date"].iloc[valid_rows[0]]).date()
         calibration = f"levels read on the validation window after {validation_cutoff}"
     else:
@@ -588,6 +621,7 @@ def train_boosters(
         cutoff_levels=prepared.cutoff_levels,
         spend_model=spend_model,
         calibration=calibration,
+        spend_level=prepared.spend_level,
         season=seasonal_level(
             season_examples,
             btyd,

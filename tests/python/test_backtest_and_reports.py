@@ -107,7 +107,7 @@ def test_the_model_beats_its_btyd_base_on_every_column(sample_build) -> None:
         assert model[lower_is_better] < btyd[lower_is_better], lower_is_better
     assert model["normalized_gini"] > btyd["normalized_gini"]
     # Where BTYD is the wrong model, the quantile boosters are worth it: at least 5% off
-    # its pinball loss (measured: 21%).
+    # its pinball loss (measured: 24%).
     assert model["mean_pinball_loss"] <= 0.95 * btyd["mean_pinball_loss"]
     # The level is BTYD's: the same total, so never further from the actual.
     assert model["total_forecast"] == pytest.approx(btyd["total_forecast"], rel=1e-9)

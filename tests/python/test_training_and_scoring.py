@@ -262,27 +262,64 @@ def test_base_falls_back_to_rate_extrapolation_without_repeat_buyers() -> None:
     np.testing.assert_allclose(base["btyd_expected_spend"], expected)
 
 
-def spread_out_latest_window(examples: pd.DataFrame) -> pd.DataFrame:
-    """The same mean spend in the latest window but a fifth of the buyers: a wider spread."""
+def latest_window_changed(examples: pd.DataFrame, spread: float, level: float) -> pd.DataFrame:
+    """The latest window's buyers' spend times exp(+-spread) at random (wider, the same
+    level) and then times level (the same spread, another level)."""
     latest = examples["cutoff_rank"] == 1
-    few = np.random.default_rng(5).random(len(examples)) < 0.2
+    sign = np.where(np.random.default_rng(5).random(len(examples)) < 0.5, -1.0, 1.0)
     label = examples["label_net_spend"].where(
-        ~latest, np.where(few, 5.0, 0.0) * examples["label_net_spend"]
+        ~latest, examples["label_net_spend"] * np.exp(sign * spread) * level
     )
-    return examples.assign(label_net_spend=label, label_has_purchase=label > 0)
+    return examples.assign(label_net_spend=label)
 
 
-def test_quantiles_are_recalibrated_only_on_a_window_as_long_as_the_horizon() -> None:
+def test_quantiles_are_recalibrated_on_a_full_window_for_its_spread_not_its_level() -> None:
     # Eight monthly cutoffs: the latest 90-day window validates (see the time split).
     full = training_examples(cutoffs=8).query("cutoff_rank >= 3")
-    full = spread_out_latest_window(full.assign(cutoff_rank=full["cutoff_rank"] - 2))
-    levels = train(full).calibrated_levels
-    # A fifth of the buyers trained for: the median is read lower (more zeros).
-    assert levels[0.5] < 0.45
+    full = full.assign(cutoff_rank=full["cutoff_rank"] - 2)
+    as_trained = train(full).calibrated_levels
+    # Spend given a purchase far wider than in the training windows: p90 is read higher.
+    wider = train(latest_window_changed(full, spread=1.5, level=1.0)).calibrated_levels
+    assert wider[0.9] > as_trained[0.9] + 0.02
     # Two cutoffs, windows of 30 and 60 days: shorter than the 90-day horizon, so the
     # held-out window only stops the boosting; its spread says little about 90 days.
-    short = spread_out_latest_window(training_examples(cutoffs=2))
+    short = latest_window_changed(training_examples(cutoffs=2), spread=1.5, level=1.0)
     assert train(short).calibrated_levels == {0.1: 0.1, 0.5: 0.5, 0.9: 0.9}
+
+
+def test_a_short_history_reads_its_levels_on_a_refit_for_the_spread_not_the_level() -> None:
+    # Windows of 30, 60 and 90 days before a 90-day horizon: none spans it after two
+    # others, so the model is refitted on earlier cutoffs (purpose *_calibration) and
+    # the levels are read on the last 30 days (*_calibration_holdout).
+    production = training_examples(cutoffs=3)
+    earlier = training_examples(cutoffs=3, seed=1)
+    earlier = earlier.assign(
+        cutoff_date=earlier["cutoff_date"] - pd.Timedelta(days=30),
+        purpose="production_calibration",
+    )
+    holdout = training_examples(cutoffs=1, seed=2).assign(
+        cutoff_date=pd.Timestamp(AS_OF) - pd.Timedelta(days=45),
+        purpose="production_calibration_holdout",
+    )
+    btyd = btyd_at_cutoffs(pd.concat([production, earlier, holdout]))
+
+    def levels_read(last_days: pd.DataFrame) -> dict[float, float]:
+        result = train_boosters(
+            production, TINY, btyd, calibration_examples=pd.concat([earlier, last_days])
+        )
+        assert result.calibration.startswith("levels read on the 30 days after")
+        return result.calibrated_levels
+
+    as_they_were = levels_read(holdout)
+    assert as_they_were != {0.1: 0.1, 0.5: 0.5, 0.9: 0.9}
+    wider = levels_read(latest_window_changed(holdout, spread=1.5, level=1.0))
+    assert wider[0.9] > as_they_were[0.9] + 0.02
+    # Every buyer spending three times as much, or a third, is that window's level,
+    # which the horizon need not share (training takes each window's level out): the
+    # levels do not move. Read as spread, p90 had gone to 0.999 or fallen.
+    for level in (3.0, 1 / 3):
+        busy = levels_read(latest_window_changed(holdout, spread=0.0, level=level))
+        assert busy == pytest.approx(as_they_were, abs=1e-9), level
 
 
 def test_the_distribution_is_a_zero_inflated_log_normal() -> None:

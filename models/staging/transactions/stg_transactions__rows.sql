@@ -78,7 +78,8 @@ source_rows as (
         {{ raw.transaction_id }} as transaction_id_raw,
         {{ raw.unit_price }} as unit_price_raw,
         {{ raw.order_id }} as order_id_raw,
-        {{ row_of(input.columns) }} as file_row
+        -- Only the check for exact duplicates compares whole rows.
+        {{ row_of(input.columns) if duplicate_key == 'file_row' else 'null' }} as file_row
     from file_rows
 
 ),
@@ -147,7 +148,8 @@ orders_in_conflict as (
 
 ),
 
-order_checks as (
+-- Read by the three steps below: inlined into each, not stored (inlined_cte).
+order_checks as {{ inlined_cte() }} (
 
     -- IN, not a join, as for copies below: the conflicts are few.
     select

@@ -917,41 +917,57 @@ def _buyer_quantiles(
     """Per customer and column, the spend s where sum_n w_n I(s / (s + c); p n, b) = level.
 
     levels holds one level among buyers per customer and column; at or below 0 the
-    answer is 0. Newton's method on z = log(s / c), kept inside a shrinking bracket
-    (bisection when a step would leave it). Each customer stops on its own, so its
-    answer does not depend on its batch, and only those still moving are computed.
+    answer is 0. Customers are solved in groups of like count support (up to 8, 16,
+    32, ... counts), each as wide as its longest: a chunk's width is its heaviest
+    buyer's, and most customers need a fraction of it (3x less work on a backtest).
     """
     out = np.zeros(levels.shape)
+    support = weights.shape[1] - np.argmax(weights[:, ::-1] > 0, axis=1)
+    group = np.ceil(np.log2(np.maximum(support, 8))).astype(int)
     for column in range(levels.shape[1]):
-        rows = np.flatnonzero(levels[:, column] > 0)
-        target = np.minimum(levels[rows, column], 1.0 - 1e-12)
-        w, b = weights[rows], shape_post[rows, None]
-        value_shape = p * np.arange(1, weights.shape[1] + 1, dtype=float)[None, :]
-        z = _lognormal_start(w, p, shape_post[rows], target)
-        low = np.full(rows.size, -60.0)
-        high = np.full(rows.size, 60.0)
-        moving = np.arange(rows.size)
-        for _ in range(_NEWTON_STEPS):
-            if moving.size == 0:
-                break
-            wm, bm, zm = w[moving], b[moving], z[moving]
-            u = special.expit(zm)[:, None]
-            excess = (wm * special.betainc(value_shape, bm, u)).sum(axis=1) - target[moving]
-            lo = np.where(excess < 0, zm, low[moving])
-            hi = np.where(excess < 0, high[moving], zm)
-            # dF/dz = sum_n w_n u^a (1-u)^b / B(a, b): the beta densities times du/dz.
-            log_density = value_shape * np.log(u) + bm * np.log1p(-u)
-            slope = (wm * np.exp(log_density - special.betaln(value_shape, bm))).sum(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                step = np.where(slope > 0, excess / slope, np.inf)
-            proposed = zm - np.clip(step, -2.0, 2.0)  # far out the CDF is flat in z
-            newton = (proposed >= lo) & (proposed <= hi)
-            moved = np.where(newton, np.abs(proposed - zm), (hi - lo) / 2.0)
-            z[moving] = np.where(newton, proposed, (lo + hi) / 2.0)
-            low[moving], high[moving] = lo, hi
-            moving = moving[moved >= _Z_TOLERANCE]
-        out[rows, column] = rate_post[rows] * np.exp(z)
+        for size in np.unique(group):
+            rows = np.flatnonzero((levels[:, column] > 0) & (group == size))
+            if rows.size == 0:
+                continue
+            width = int(support[rows].max())
+            target = np.minimum(levels[rows, column], 1.0 - 1e-12)
+            z = _log_spend_at(weights[rows, :width], p, shape_post[rows], target)
+            out[rows, column] = rate_post[rows] * np.exp(z)
     return out
+
+
+def _log_spend_at(w: FloatArray, p: float, b: FloatArray, target: FloatArray) -> FloatArray:
+    """z = log(s / c) where sum_n w_n I(u; p n, b) = target, u = expit(z), per row.
+
+    Newton's method, kept inside a shrinking bracket (bisection when a step would leave
+    it). Each row stops on its own, and only those still moving are computed.
+    """
+    value_shape = p * np.arange(1, w.shape[1] + 1, dtype=float)[None, :]
+    b = b[:, None]
+    z = _lognormal_start(w, p, b[:, 0], target)
+    low = np.full(z.size, -60.0)
+    high = np.full(z.size, 60.0)
+    moving = np.arange(z.size)
+    for _ in range(_NEWTON_STEPS):
+        if moving.size == 0:
+            break
+        wm, bm, zm = w[moving], b[moving], z[moving]
+        u = special.expit(zm)[:, None]
+        excess = (wm * special.betainc(value_shape, bm, u)).sum(axis=1) - target[moving]
+        lo = np.where(excess < 0, zm, low[moving])
+        hi = np.where(excess < 0, high[moving], zm)
+        # dF/dz = sum_n w_n u^a (1-u)^b / B(a, b): the beta densities times du/dz.
+        log_density = value_shape * np.log(u) + bm * np.log1p(-u)
+        slope = (wm * np.exp(log_density - special.betaln(value_shape, bm))).sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = np.where(slope > 0, excess / slope, np.inf)
+        proposed = zm - np.clip(step, -2.0, 2.0)  # far out the CDF is flat in z
+        newton = (proposed >= lo) & (proposed <= hi)
+        moved = np.where(newton, np.abs(proposed - zm), (hi - lo) / 2.0)
+        z[moving] = np.where(newton, proposed, (lo + hi) / 2.0)
+        low[moving], high[moving] = lo, hi
+        moving = moving[moved >= _Z_TOLERANCE]
+    return z
 
 
 # --------------------------------------------------------------------------------------

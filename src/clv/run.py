@@ -202,8 +202,21 @@ def failure_reason(result) -> str:
     for node in getattr(result.result, "results", []) or []:
         if str(node.status) in ("error", "fail", "runtime error"):
             detail = first_useful_line(node.message or "") or str(node.status)
+            detail += memory_hint(detail)
             return f"{node.node.resource_type} {node.node.name} failed: {detail}"
     return "dbt build failed (see the log above)"
+
+
+def memory_hint(detail: str) -> str:
+    """Where DuckDB ran out of its memory limit, the variable that sets it; DuckDB's own
+    advice (fewer threads, no insertion order) is not the user's to follow."""
+    if not detail.startswith("Out of Memory Error"):
+        return ""
+    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "1GB")  # profiles.yml's default
+    return (
+        f"; DuckDB's memory limit (CLV_DUCKDB_MEMORY_LIMIT, now {limit}) is too low for this"
+        " step: raise it and run again"
+    )
 
 
 def run_dbt(args: argparse.Namespace, variables: dict, progress: Progress) -> None:

@@ -186,3 +186,21 @@ def test_bad_input_fails_with_one_line_and_no_folder(transactions: Path, tmp_pat
     assert "Traceback" not in wrong_column.stderr
     assert not output.exists()
     assert not list(tmp_path.glob(".out.*"))
+
+
+def test_running_out_of_memory_names_the_variable_that_sets_the_limit(
+    transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A real DuckDB out of its memory, as a large file on a small limit runs out.
+    monkeypatch.setenv("CLV_DUCKDB_MEMORY_LIMIT", "8MB")
+    output = tmp_path / "out"
+    result = clv("run", "--input", str(transactions), "--output", str(output),
+                 database=tmp_path / "w.duckdb")  # fmt: skip
+    assert result.returncode == 1  # the build failed
+    [reason] = [line for line in result.stderr.splitlines() if line.startswith("clv run failed")]
+    assert "failed: Out of Memory Error" in reason
+    assert reason.endswith(
+        "DuckDB's memory limit (CLV_DUCKDB_MEMORY_LIMIT, now 8MB) is too low for this step:"
+        " raise it and run again"
+    )
+    assert not output.exists()

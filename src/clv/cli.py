@@ -13,7 +13,7 @@ ENVIRONMENT = """\
 environment variables:
   CLV_DUCKDB_PATH  the warehouse file (default: data/warehouse.duckdb in the project)
   CLV_DUCKDB_MEMORY_LIMIT  DuckDB's memory limit, beyond which it spills to disk
-                   (default 1GB; e.g. 8GB on a large machine)
+                   (default 1.5GB; e.g. 8GB on a large machine)
   CLV_SPARK_MASTER  with --engine spark: where Spark runs (default local[*])
   CLV_SPARK_DIR    with --engine spark: the Spark warehouse and metastore (default data/spark)
   REDIS_URL        where --publish-redis and clv publish publish when given no URL

@@ -212,7 +212,7 @@ def memory_hint(detail: str) -> str:
     advice (fewer threads, no insertion order) is not the user's to follow."""
     if not detail.startswith("Out of Memory Error"):
         return ""
-    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "1GB")  # profiles.yml's default
+    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT", "1.5GB")  # profiles.yml's default
     return (
         f"; DuckDB's memory limit (CLV_DUCKDB_MEMORY_LIMIT, now {limit}) is too low for this"
         " step: raise it and run again"

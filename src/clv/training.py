@@ -386,17 +386,18 @@ def _calibrated_levels(
     The forecast is made as scoring makes it (P(purchase) from the booster on BTYD's
     log-odds, spend given a purchase from the spend boosters on BTYD's base, BTYD's
     log-normal where there are none) but given the window's own level, as training
-    gives it to each window: its purchase rate, and its buyers' spend level over
-    spend_level, the training windows' common one (PreparedExamples). So the levels
-    read how wide the forecast is, not how busy that one window happened to be.
+    gives it to each window: prepared's bases for rows, which carry the window's
+    purchase rate and its buyers' spend level over prepared's common one, here taken
+    over spend_level, the common level the boosters learnt (PreparedExamples). So the
+    levels read how wide the forecast is, not how busy that one window happened to be.
+    rows are one cutoff's (a validation window, or a refit's last days).
     """
     window = prepared.btyd.iloc[rows]
     matrix = prepared.matrix.iloc[rows]
     actual = prepared.actual[rows]
     raw = purchase.booster.predict(matrix, num_iteration=purchase.best_iteration, raw_score=True)
-    log_odds = _with_purchase_level(purchase_log_odds_base(window), prepared.has_purchase[rows])
-    log_spend = _with_spend_level(log_spend_base(window), np.maximum(actual, 0.0)) - spend_level
-    prob = special.expit(log_odds + raw)
+    log_spend = prepared.spend_base[rows] + prepared.spend_level - spend_level
+    prob = special.expit(prepared.purchase_base[rows] + raw)
     if spend:
         log_quantiles = spend_log_quantiles(spend, matrix, log_spend)
         below, at_or_below = distribution.grid_cdf(actual, prob, log_quantiles)

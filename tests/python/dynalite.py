@@ -4,7 +4,8 @@ The package is pinned in tests/dynalite/package.json; `make test` installs it wi
 ``npm ci --prefix tests/dynalite`` (and Debian's nodejs and npm first). The data lives in the
 server's memory: restart() gives an empty server on the same port. pause() and resume()
 freeze the process (SIGSTOP/SIGCONT), so a client sees a server that accepts connections but
-never answers, and finds its data intact afterwards.
+never answers, and finds its data intact afterwards. A client killed mid-request leaves it
+serving, as DynamoDB does (tests/dynalite/survive_aborted_requests.js).
 
 Used by tests/python/test_dynamodb_publish.py and benchmarks/dynamodb_publish.py; it imports
 nothing from pytest so the benchmark can use it too.
@@ -25,6 +26,8 @@ from programs import ProgramMissing, find_program
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PACKAGE_DIR = PROJECT_DIR / "tests" / "dynalite"
 CLI = PACKAGE_DIR / "node_modules" / "dynalite" / "cli.js"
+# dynalite 4.0.0 dies when a client is killed mid-request; this keeps it serving (see the file).
+PRELOAD = PACKAGE_DIR / "survive_aborted_requests.js"
 INSTALL_HINT = (
     "`make test` installs it with `npm ci --prefix tests/dynalite` "
     "(dynalite 4.0.0, pinned in tests/dynalite/package-lock.json)"
@@ -43,7 +46,7 @@ def command() -> list[str]:
         raise DynaliteMissing(str(missing)) from None
     if not CLI.is_file():
         raise DynaliteMissing(f"{CLI.relative_to(PROJECT_DIR)} is missing: {INSTALL_HINT}")
-    return [node, str(CLI)]
+    return [node, "--require", str(PRELOAD), str(CLI)]
 
 
 def free_port() -> int:

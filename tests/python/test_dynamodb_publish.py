@@ -14,6 +14,8 @@ import os
 import random
 import re
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -106,6 +108,9 @@ def prefix(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def client(server: Dynalite, monkeypatch: pytest.MonkeyPatch) -> Any:
+    assert server.process is not None
+    if server.process.poll() is not None:  # say why, not "could not connect" in every test after
+        pytest.fail(f"the shared dynalite died: {server.output()}", pytrace=False)
     # Through the environment, as a deployment configures it: connect() gets no endpoint.
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint)
     return connect()
@@ -561,6 +566,21 @@ def test_kill_9_mid_publish_keeps_the_old_run_and_a_rerun_completes(
         "expected_spend": 2_999 / 3,
         "model_version": "B",
     }
+
+
+def test_a_client_cut_off_mid_request_leaves_the_server_serving(
+    client: Any, prefix: str, server: Dynalite
+) -> None:
+    """The kill -9 test above can land mid-request; the shared server must outlive that."""
+    publish_predictions(client, prediction_batches("A", 10), "A", prefix=prefix)
+    with socket.create_connection(("127.0.0.1", server.port)) as cut_off:
+        cut_off.sendall(b'POST / HTTP/1.1\r\nHost: dynamodb\r\nContent-Length: 1000\r\n\r\n{"Table')
+        time.sleep(0.2)  # the server has read the headers and waits for the rest of the body
+        # Linger 0: close() resets the connection, as the kernel does for a killed process.
+        cut_off.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    time.sleep(0.3)
+    assert server.process is not None and server.process.poll() is None, server.output()
+    assert pointer(client, prefix) == "A"
 
 
 def test_unreachable_endpoint_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatch) -> None:

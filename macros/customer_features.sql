@@ -28,15 +28,16 @@
         ) }} as recency_days,
         count(case when customer_days.is_purchase_day then 1 end) as purchase_days,
         cast(sum(customer_days.order_count) as bigint) as order_count,
-        sum(customer_days.net_spend) as net_spend,
-        sum(customer_days.order_value_sum) / nullif(sum(customer_days.order_count), 0)
-            as order_value_mean,
+        {{ sum_to_millionths('customer_days.net_spend') }} as net_spend,
+        {{ sum_to_millionths('customer_days.order_value_sum') }}
+        / nullif(sum(customer_days.order_count), 0) as order_value_mean,
         case
             when sum(customer_days.order_count) > 1
                 then sqrt(greatest(
                     (
-                        sum(customer_days.order_value_sum_of_squares)
-                        - sum(customer_days.order_value_sum) * sum(customer_days.order_value_sum)
+                        {{ sum_to_millionths('customer_days.order_value_sum_of_squares') }}
+                        - {{ sum_to_millionths('customer_days.order_value_sum') }}
+                        * {{ sum_to_millionths('customer_days.order_value_sum') }}
                         / sum(customer_days.order_count)
                     ) / (sum(customer_days.order_count) - 1),
                     0
@@ -44,22 +45,36 @@
         end as order_value_std,
         max(customer_days.order_value_max) as order_value_max,
         -- A purchase day with a previous purchase day is a repeat purchase day.
-        avg(
-            case
-                when customer_days.days_since_previous_purchase_day is not null
-                    then customer_days.order_value_sum
-            end
-        ) as repeat_purchase_day_value_mean,
+        {{ sum_to_millionths(
+            'case when customer_days.days_since_previous_purchase_day is not null'
+            ~ ' then customer_days.order_value_sum end'
+        ) }}
+        / nullif(count(customer_days.days_since_previous_purchase_day), 0)
+            as repeat_purchase_day_value_mean,
         avg(customer_days.days_since_previous_purchase_day) as purchase_gap_mean_days,
-        stddev_samp(customer_days.days_since_previous_purchase_day) as purchase_gap_std_days,
+        -- From whole-day sums, exact on every engine: stddev_samp's running update
+        -- of doubles follows the order the rows come in.
+        case
+            when count(customer_days.days_since_previous_purchase_day) > 1
+                then sqrt(greatest(
+                    (
+                        cast(sum(
+                            customer_days.days_since_previous_purchase_day
+                            * customer_days.days_since_previous_purchase_day
+                        ) as double)
+                        - cast(sum(customer_days.days_since_previous_purchase_day) as double)
+                        * sum(customer_days.days_since_previous_purchase_day)
+                        / count(customer_days.days_since_previous_purchase_day)
+                    ) / (count(customer_days.days_since_previous_purchase_day) - 1),
+                    0
+                ))
+        end as purchase_gap_std_days,
         {%- for days in windows %}
-        sum(
-            case
-                when customer_days.transaction_date > {{ dbt.dateadd('day', -days, 'cutoffs.cutoff_date') }}
-                    then customer_days.net_spend
-                else 0
-            end
-        ) as net_spend_last_{{ days }}d,
+        {{ sum_to_millionths(
+            'case when customer_days.transaction_date > '
+            ~ dbt.dateadd('day', -days, 'cutoffs.cutoff_date')
+            ~ ' then customer_days.net_spend else 0 end'
+        ) }} as net_spend_last_{{ days }}d,
         count(
             case
                 when customer_days.is_purchase_day
@@ -69,8 +84,8 @@
         ) as purchase_days_last_{{ days }}d,
         {%- endfor %}
         cast(sum(customer_days.refund_count) as bigint) as refund_count,
-        sum(customer_days.refund_amount) as refund_amount,
-        sum(customer_days.quantity) as quantity
+        {{ sum_to_millionths('customer_days.refund_amount') }} as refund_amount,
+        {{ sum_to_millionths('customer_days.quantity') }} as quantity
     from {{ customer_days }} as customer_days
     inner join {{ cutoffs }} as cutoffs
         on customer_days.transaction_date <= cutoffs.cutoff_date

@@ -23,14 +23,15 @@ days as (
     select
         customer_id,
         transaction_date,
-        sum(amount) as net_spend,
+        {{ sum_to_millionths('amount') }} as net_spend,
         count(case when amount > 0 then 1 end) as order_count,
-        sum(case when amount > 0 then amount else 0 end) as order_value_sum,
-        sum(case when amount > 0 then amount * amount else 0 end) as order_value_sum_of_squares,
+        {{ sum_to_millionths('case when amount > 0 then amount else 0 end') }} as order_value_sum,
+        {{ sum_to_millionths('case when amount > 0 then amount * amount else 0 end') }}
+            as order_value_sum_of_squares,
         max(case when amount > 0 then amount end) as order_value_max,
         count(case when amount < 0 then 1 end) as refund_count,
-        sum(case when amount < 0 then -amount else 0 end) as refund_amount,
-        sum(case when amount > 0 then quantity else 0 end) as quantity
+        {{ sum_to_millionths('case when amount < 0 then -amount else 0 end') }} as refund_amount,
+        {{ sum_to_millionths('case when amount > 0 then quantity else 0 end') }} as quantity
     from transactions
     group by customer_id, transaction_date
 

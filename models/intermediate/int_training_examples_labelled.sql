@@ -50,7 +50,7 @@ labels as (
         training_cutoffs.purpose,
         training_cutoffs.cutoff_date,
         customer_days.customer_id,
-        sum(customer_days.net_spend) as label_net_spend,
+        {{ sum_to_millionths('customer_days.net_spend') }} as label_net_spend,
         count(case when customer_days.is_purchase_day then 1 end) as label_purchase_days
     from customer_days
     inner join training_cutoffs

@@ -19,7 +19,7 @@ generated data, BTYD's own model and a population it cannot describe):
   config.min_spend_buyers buyers train, BTYD's own spend given a purchase stays.
 - Expected spend, which ranks the customers: a Poisson booster on BTYD's log expected
   spend, each cutoff's labels divided by its level. On CDNOW it ranks better than BTYD
-  (Gini 0.718 against 0.674) for a 3.7% larger RMSE; scoring keeps the total at BTYD's
+  (Gini 0.718 against 0.674) for a 3.6% larger RMSE; scoring keeps the total at BTYD's
   (clv.scoring). Tried and dropped: a zero-inflated log-normal with its own location and
   variance boosters was calibrated but lost to BTYD's own distribution on pinball loss
   (10.60 against 10.41 on CDNOW).

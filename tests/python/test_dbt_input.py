@@ -4,9 +4,13 @@ every bad row is quarantined with the right reason and the counts reconcile."""
 from __future__ import annotations
 
 import datetime as dt
+import random
+import statistics
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from clv.generate import generate_transactions, write_transactions
 
@@ -203,6 +207,52 @@ def test_short_history_still_yields_training_examples(run_dbt, tmp_path: Path) -
     assert len(windows) >= 6
     assert all(days < 270 for days, _, _ in windows)
     assert all(examples > 0 and spend > 0 for _, examples, spend in windows)
+
+
+def test_money_is_summed_to_the_millionth_so_a_rebuild_gives_the_same_features(
+    run_dbt, tmp_path: Path
+) -> None:
+    """A sum of doubles follows the order an engine adds them in, and a parallel engine
+    has no fixed order: features summed so differed run to run in their last bits, and
+    that moved a booster's early stop and every forecast. Summed to the millionth, each
+    is the decimal sum of its amounts, whatever the order; a refund that cancels a
+    purchase leaves exactly nothing."""
+    generator = random.Random(11)
+    start = dt.date(2025, 1, 1)
+    rows: list[tuple[str, dt.date, Decimal]] = []
+    for customer in range(200):
+        for _ in range(30):
+            day = start + dt.timedelta(days=generator.randrange(330))
+            rows.append(
+                (f"C{customer}", day, Decimal(generator.choice([10, 20, 70, 333, 1999])) / 100)
+            )
+        # In its last 30 days each customer buys and returns the same 0.10 + 0.20.
+        last = start + dt.timedelta(days=340)
+        rows += [(f"C{customer}", last, Decimal("0.10")), (f"C{customer}", last, Decimal("0.20"))]
+        rows += [(f"C{customer}", last, Decimal("-0.30"))]
+    path = tmp_path / "cents.csv"
+    path.write_text(
+        HEADER + "".join(f"T{n},{c},{day},{amount}\n" for n, (c, day, amount) in enumerate(rows))
+    )
+    variables = {"transactions_path": str(path), "as_of_date": "2025-12-31"}
+    result = run_dbt("run", "--select", "+int_customer_features_as_of_date", variables=variables)
+    assert result.returncode == 0, result.output
+
+    features = {
+        customer: (net_spend, last_30d, gap_std)
+        for customer, net_spend, last_30d, gap_std in result.query(
+            "select customer_id, net_spend, net_spend_last_30d, purchase_gap_std_days"
+            " from int_customer_features_as_of_date"
+        )
+    }
+    assert len(features) == 200
+    for customer, (net_spend, last_30d, gap_std) in features.items():
+        own = [(day, amount) for c, day, amount in rows if c == customer]
+        assert net_spend == float(sum(amount for _, amount in own)), customer
+        assert last_30d == 0.0, customer  # not +-1e-14
+        days = sorted({day for day, amount in own if amount > 0})
+        gaps = [(later - earlier).days for earlier, later in zip(days, days[1:], strict=False)]
+        assert gap_std == pytest.approx(statistics.stdev(gaps), rel=1e-12), customer
 
 
 HEADER = "transaction_id,customer_id,transaction_date,amount\n"

@@ -57,8 +57,8 @@ order_purchases as (
         min(customer_id) as customer_id,
         min(transaction_at) as transaction_at,
         min(transaction_date) as transaction_date,
-        sum(amount) as amount,
-        sum(quantity) as quantity,
+        {{ sum_to_millionths('amount') }} as amount,
+        {{ sum_to_millionths('quantity') }} as quantity,
         count(*) as line_count
     from valid_rows
     where {{ order_lines }}

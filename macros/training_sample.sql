@@ -27,35 +27,57 @@
 {% endmacro %}
 
 
-{#- True for about `share` of customers, the same ones on every run. -#}
-{% macro customer_in_sample(customer_id, share) %}
-    {{- return(adapter.dispatch('customer_in_sample', 'clv')(customer_id, share)) -}}
+{#- A stable hash of the id in 0..999999: the key customers are sampled by. -#}
+{% macro customer_sample_key(customer_id) %}
+    {{- return(adapter.dispatch('customer_sample_key', 'clv')(customer_id)) -}}
 {% endmacro %}
 
-{% macro default__customer_in_sample(customer_id, share) -%}
+{#- Without a hash function every customer has key 0; sampling then refuses (below). -#}
+{% macro default__customer_sample_key(customer_id) -%}
+    0
+{%- endmacro %}
+
+{% macro duckdb__customer_sample_key(customer_id) -%}
+    hash({{ customer_id }}) % 1000000
+{%- endmacro %}
+
+{#- Another hash than DuckDB's, so a sampled Spark build trains on other customers. -#}
+{% macro spark__customer_sample_key(customer_id) -%}
+    pmod(xxhash64({{ customer_id }}), 1000000)
+{%- endmacro %}
+
+
+{#-
+    True for about `share` of customers, the same ones on every run. sample_key
+    is a column holding customer_sample_key: a comparison of a plain column
+    goes down through the customer days' window and aggregation to the scan of
+    the transactions, where a hash of the id did not (DuckDB 2.0), so only the
+    sampled customers' days are built.
+-#}
+{% macro customer_in_sample(sample_key, share) %}
+    {{- return(adapter.dispatch('customer_in_sample', 'clv')(sample_key, share)) -}}
+{% endmacro %}
+
+{% macro default__customer_in_sample(sample_key, share) -%}
     {%- if share >= 1 -%}
         true
     {%- else -%}
         {{ exceptions.raise_compiler_error(
             "Sampling customers (var max_training_rows) needs a hash function: add "
-            ~ adapter.type() ~ "__customer_in_sample to macros/training_sample.sql."
+            ~ adapter.type() ~ "__customer_sample_key and " ~ adapter.type()
+            ~ "__customer_in_sample to macros/training_sample.sql."
         ) }}
     {%- endif -%}
 {%- endmacro %}
 
-{% macro duckdb__customer_in_sample(customer_id, share) -%}
+{% macro duckdb__customer_in_sample(sample_key, share) -%}
     {%- if share >= 1 -%}
         true
     {%- else -%}
-        hash({{ customer_id }}) % 1000000 < {{ (share * 1000000) | int }}
+        {{ sample_key }} < {{ (share * 1000000) | int }}
     {%- endif -%}
 {%- endmacro %}
 
-{#- Another hash than DuckDB's, so a sampled Spark build trains on other customers. -#}
-{% macro spark__customer_in_sample(customer_id, share) -%}
-    {%- if share >= 1 -%}
-        true
-    {%- else -%}
-        pmod(xxhash64({{ customer_id }}), 1000000) < {{ (share * 1000000) | int }}
-    {%- endif -%}
+{% macro spark__customer_in_sample(sample_key, share) -%}
+    {{- duckdb__customer_in_sample(sample_key, share) -}}
 {%- endmacro %}

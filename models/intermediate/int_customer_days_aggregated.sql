@@ -11,6 +11,7 @@ transactions as (
 
     select
         customer_id,
+        {{ customer_sample_key('customer_id') }} as customer_sample_key,
         transaction_date,
         amount,
         quantity
@@ -22,6 +23,7 @@ days as (
 
     select
         customer_id,
+        customer_sample_key,
         transaction_date,
         {{ sum_to_millionths('amount') }} as net_spend,
         count(case when amount > 0 then 1 end) as order_count,
@@ -33,7 +35,7 @@ days as (
         {{ sum_to_millionths('case when amount < 0 then -amount else 0 end') }} as refund_amount,
         {{ sum_to_millionths('case when amount > 0 then quantity else 0 end') }} as quantity
     from transactions
-    group by customer_id, transaction_date
+    group by customer_id, customer_sample_key, transaction_date
 
 ),
 
@@ -41,6 +43,7 @@ final as (
 
     select
         customer_id,
+        customer_sample_key,
         transaction_date,
         net_spend,
         order_count,
@@ -54,7 +57,8 @@ final as (
         case
             when order_count > 0
                 then {{ dbt.datediff(
-                    'lag(transaction_date) over (partition by customer_id, order_count > 0 order by transaction_date)',
+                    'lag(transaction_date) over (partition by customer_id, customer_sample_key,'
+                    ~ ' order_count > 0 order by transaction_date)',
                     'transaction_date',
                     'day'
                 ) }}

@@ -13,7 +13,7 @@ with
 customer_days as (
 
     select * from {{ ref('int_customer_days_aggregated') }}
-    where {{ customer_in_sample('customer_id', sample_share) }}
+    where {{ customer_in_sample('customer_sample_key', sample_share) }}
 
 ),
 

@@ -1,13 +1,16 @@
 {#- Customers active in each month since their first purchase month, per cohort. -#}
 with
 
-customer_days as (
+purchases as (
 
+    -- Straight from the transactions: a month with a purchase is all it needs, and
+    -- the customer-day aggregate (one row per transaction, nearly) cost more memory
+    -- than DuckDB's default limit at 100M transactions.
     select
         customer_id,
-        transaction_date,
-        is_purchase_day
-    from {{ ref('int_customer_days_aggregated') }}
+        transaction_date
+    from {{ ref('stg_transactions__transactions') }}
+    where amount > 0
 
 ),
 
@@ -16,8 +19,7 @@ purchase_months as (
     select distinct
         customer_id,
         cast({{ dbt.date_trunc('month', 'transaction_date') }} as date) as purchase_month
-    from customer_days
-    where is_purchase_day
+    from purchases
 
 ),
 

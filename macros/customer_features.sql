@@ -31,18 +31,11 @@
         {{ sum_to_millionths('customer_days.net_spend') }} as net_spend,
         {{ sum_to_millionths('customer_days.order_value_sum') }}
         / nullif(sum(customer_days.order_count), 0) as order_value_mean,
-        case
-            when sum(customer_days.order_count) > 1
-                then sqrt(greatest(
-                    (
-                        {{ sum_to_millionths('customer_days.order_value_sum_of_squares') }}
-                        - {{ sum_to_millionths('customer_days.order_value_sum') }}
-                        * {{ sum_to_millionths('customer_days.order_value_sum') }}
-                        / sum(customer_days.order_count)
-                    ) / (sum(customer_days.order_count) - 1),
-                    0
-                ))
-        end as order_value_std,
+        {{ std_from_sums(
+            sum_to_millionths('customer_days.order_value_sum'),
+            sum_to_millionths('customer_days.order_value_sum_of_squares'),
+            'sum(customer_days.order_count)'
+        ) }} as order_value_std,
         max(customer_days.order_value_max) as order_value_max,
         -- A purchase day with a previous purchase day is a repeat purchase day.
         {{ sum_to_millionths(
@@ -54,21 +47,12 @@
         avg(customer_days.days_since_previous_purchase_day) as purchase_gap_mean_days,
         -- From whole-day sums, exact on every engine: stddev_samp's running update
         -- of doubles follows the order the rows come in.
-        case
-            when count(customer_days.days_since_previous_purchase_day) > 1
-                then sqrt(greatest(
-                    (
-                        cast(sum(
-                            customer_days.days_since_previous_purchase_day
-                            * customer_days.days_since_previous_purchase_day
-                        ) as double)
-                        - cast(sum(customer_days.days_since_previous_purchase_day) as double)
-                        * sum(customer_days.days_since_previous_purchase_day)
-                        / count(customer_days.days_since_previous_purchase_day)
-                    ) / (count(customer_days.days_since_previous_purchase_day) - 1),
-                    0
-                ))
-        end as purchase_gap_std_days,
+        {{ std_from_sums(
+            'cast(sum(customer_days.days_since_previous_purchase_day) as double)',
+            'cast(sum(customer_days.days_since_previous_purchase_day'
+            ~ ' * customer_days.days_since_previous_purchase_day) as double)',
+            'count(customer_days.days_since_previous_purchase_day)'
+        ) }} as purchase_gap_std_days,
         {%- for days in windows %}
         {{ sum_to_millionths(
             'case when customer_days.transaction_date > '
@@ -91,3 +75,17 @@
         on customer_days.transaction_date <= cutoffs.cutoff_date
     group by cutoffs.cutoff_date, customer_days.customer_id
 {% endmacro %}
+
+
+{#- The sample standard deviation of n values from their sum and sum of squares
+    (null below two values): a function of the sums alone, so as exact and as
+    order-free as they are. -#}
+{% macro std_from_sums(total, sum_of_squares, n) %}
+    case
+        when {{ n }} > 1
+            then sqrt(greatest(
+                ({{ sum_of_squares }} - {{ total }} * {{ total }} / {{ n }}) / ({{ n }} - 1),
+                0
+            ))
+    end
+{%- endmacro %}

@@ -438,6 +438,16 @@ def train_for_anchor(
     )
 
 
+def in_a_fixed_order(examples: pd.DataFrame) -> pd.DataFrame:
+    """examples by cutoff and customer: a SQL table comes back in no fixed order, and with
+    bagging, or the seeded draws of the randomised PITs, the same rows in another order
+    would give another model or other levels."""
+    require_columns(examples, ("customer_id", "cutoff_date"), "the training examples")
+    return examples.sort_values(["cutoff_date", "customer_id"], kind="stable").reset_index(
+        drop=True
+    )
+
+
 def _calibrated_on_a_refit(
     calibration_examples: pd.DataFrame | None,
     config: TrainingConfig,
@@ -458,7 +468,7 @@ def _calibrated_on_a_refit(
         return configured, "levels as configured: no validation window spans the horizon"
     purpose = calibration_examples["purpose"].astype(str)
     train = calibration_examples[~purpose.str.endswith("_holdout")]
-    holdout = calibration_examples[purpose.str.endswith("_holdout")].reset_index(drop=True)
+    holdout = in_a_fixed_order(calibration_examples[purpose.str.endswith("_holdout")])
     if train.empty or holdout.empty or train["cutoff_date"].nunique() < 2:
         return configured, (
             "levels as configured: no validation window spans the horizon, and the history"
@@ -508,12 +518,9 @@ def train_boosters(
     validation window when it spans the horizon; else on calibration_examples when
     given (see _calibrated_on_a_refit); else they stay as configured. season_examples
     (the `*_season` cutoffs) give the horizon's seasonal level (clv.season). The examples are
-    sorted first: a SQL table comes back in no fixed order, and with bagging the same
-    rows in another order would give another model.
+    put in a fixed order first (in_a_fixed_order).
     """
-    require_columns(examples, ("customer_id", "cutoff_date"), "the training examples")
-    examples = examples.sort_values(["cutoff_date", "customer_id"], kind="stable")
-    examples = examples.reset_index(drop=True)
+    examples = in_a_fixed_order(examples)
     prepared = prepare_examples(examples, btyd)
     # Large bases are already sampled by customer in SQL (var max_training_rows).
     train_rows = np.flatnonzero(prepared.is_training)

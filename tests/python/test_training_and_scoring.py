@@ -312,6 +312,9 @@ def test_a_short_history_reads_its_levels_on_a_refit_for_the_spread_not_the_leve
 
     as_they_were = levels_read(holdout)
     assert as_they_were != {0.1: 0.1, 0.5: 0.5, 0.9: 0.9}
+    # The same rows in another order, as SQL may return them: the same levels (the
+    # PITs' seeded draws follow the rows).
+    assert levels_read(holdout.sample(frac=1.0, random_state=3)) == as_they_were
     wider = levels_read(latest_window_changed(holdout, spread=1.5, level=1.0))
     assert wider[0.9] > as_they_were[0.9] + 0.02
     # Every buyer spending three times as much, or a third, is that window's level,

@@ -443,27 +443,25 @@ def test_a_path_credits_each_split_with_how_far_it_moves_the_trees_expected_valu
     y = 2.0 * x[:, 0] - x[:, 2] + rng.normal(scale=0.1, size=2_000)
     parameters = {"num_leaves": 2, "min_data_in_leaf": 20, "verbosity": -1, "seed": 1}
     stumps = lgb.train(parameters, lgb.Dataset(x, y), num_boost_round=40)
-    table, offsets, bias = leaf_credits(stumps)
-    leaves = stumps.predict(x, pred_leaf=True)
-    credit = sum(table[offset + leaves[:, tree]] for tree, offset in enumerate(offsets))
+    credits = leaf_credits(stumps)
+    credit = credits.of(stumps.predict(x, pred_leaf=True))
     shap = stumps.predict(x, pred_contrib=True)
     np.testing.assert_allclose(credit, shap[:, :-1], atol=1e-9)
-    assert bias == pytest.approx(shap[0, -1], abs=1e-12)
+    assert credits.bias == pytest.approx(shap[0, -1], abs=1e-12)
     assert np.abs(credit[:, 1]).max() == 0 and np.abs(credit[:, 0]).max() > 1
 
     # Deeper trees: the credits still add up to the raw score from the same bias.
     deep = lgb.train({**parameters, "num_leaves": 15}, lgb.Dataset(x, y), num_boost_round=20)
-    table, offsets, bias = leaf_credits(deep)
-    leaves = deep.predict(x, pred_leaf=True)
-    credit = sum(table[offset + leaves[:, tree]] for tree, offset in enumerate(offsets))
-    np.testing.assert_allclose(credit.sum(axis=1) + bias, deep.predict(x, raw_score=True))
-    assert bias == pytest.approx(deep.predict(x[:1], pred_contrib=True)[0, -1], abs=1e-9)
+    credits = leaf_credits(deep)
+    credit = credits.of(deep.predict(x, pred_leaf=True))
+    np.testing.assert_allclose(credit.sum(axis=1) + credits.bias, deep.predict(x, raw_score=True))
+    assert credits.bias == pytest.approx(deep.predict(x[:1], pred_contrib=True)[0, -1], abs=1e-9)
 
 
 def test_drivers_add_up_to_the_raw_score_and_are_the_largest(trained) -> None:
     _, model = trained
     features = scoring_features(300)
-    drivers = top_drivers(model, features)
+    drivers = top_drivers(model, features).to_pandas()
     assert list(drivers["rank"][:4]) == [1, 2, 3, 4] and len(drivers) == 4 * len(features)
     assert (drivers.loc[drivers["rank"] == 4, "feature"] == OTHER_FEATURES).all()
     assert drivers.loc[drivers["rank"] == 4, "feature_value"].isna().all()
@@ -490,9 +488,8 @@ def test_drivers_add_up_to_the_raw_score_and_are_the_largest(trained) -> None:
     streamed = drivers_reader(
         model, lambda: pa.RecordBatchReader.from_batches(batches[0].schema, batches)
     ).read_all()
-    pd.testing.assert_frame_equal(
-        streamed.to_pandas(), pa.Table.from_pandas(drivers, DRIVERS_SCHEMA).to_pandas()
-    )
+    assert streamed.schema == DRIVERS_SCHEMA
+    pd.testing.assert_frame_equal(streamed.to_pandas(), drivers)
 
 
 def test_the_total_interval_matches_simulated_totals(trained) -> None:

@@ -78,7 +78,11 @@ def main() -> int:
             ).df()
             started = time.perf_counter()
             predictions = backtest_predictions(
-                pd.concat([training, holdout], ignore_index=True), config, dt.datetime.now(), fits
+                pd.concat([training, holdout], ignore_index=True),
+                config,
+                dt.datetime.now(),
+                fits,
+                model_version=f"share {share}",
             )
             seconds = time.perf_counter() - started
             table = metrics_table(predictions, config.quantiles, "").set_index("model")

@@ -27,6 +27,7 @@ STATUS_SHORT_HISTORY = "insufficient_history"
 def prediction_columns(quantiles: tuple[float, ...]) -> list[str]:
     return [
         "model",
+        "model_version",
         "customer_id",
         "backtest_as_of_date",
         "horizon_days",
@@ -56,13 +57,15 @@ def backtest_predictions(
     config: TrainingConfig,
     scored_at: dt.datetime,
     btyd_fits: pd.DataFrame,
+    model_version: str,
 ) -> pd.DataFrame:
     """One row per model and holdout customer: the forecasts at the backtest date and the actual.
 
     examples holds the `backtest*` rows of int_training_examples_labelled: the training
     examples, the `backtest_holdout` rows and, when there are, the calibration and season
-    ones (see train_for_anchor); btyd_fits this build's rows of btyd_fits for them.
-    Empty when the history is too short for either.
+    ones (see train_for_anchor); btyd_fits this build's rows of btyd_fits for them;
+    model_version the registered version whose training this backtest repeats at the
+    earlier date (every row names it). Empty when the history is too short for either.
     """
     train = examples[examples["purpose"] == "backtest"]
     holdout = examples[examples["purpose"] == "backtest_holdout"].reset_index(drop=True)
@@ -109,6 +112,7 @@ def backtest_predictions(
     }
 
     common = {
+        "model_version": model_version,
         "customer_id": features["customer_id"].astype(str).to_numpy(),
         "backtest_as_of_date": backtest_date,
         "horizon_days": horizon,
@@ -132,6 +136,7 @@ def typed_predictions(frame: pd.DataFrame) -> pd.DataFrame:
         {
             **dict.fromkeys(frame.columns, "float64"),
             "model": text,
+            "model_version": text,
             "customer_id": text,
             "backtest_as_of_date": pd.ArrowDtype(pa.date32()),
             "horizon_days": "int32",

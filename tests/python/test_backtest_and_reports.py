@@ -118,6 +118,15 @@ def test_the_model_beats_its_btyd_base_on_every_column(sample_build) -> None:
     assert spread > 0
 
 
+def test_the_backtest_names_the_version_it_judges(sample_build) -> None:
+    result, _ = sample_build
+    # The one this build registered, on every row.
+    [(version,)] = result.query("select distinct model_version from backtest_predictions")
+    assert [(version,)] == result.query(
+        "select model_version from model_registry order by trained_at desc limit 1"
+    )
+
+
 def test_the_reliability_table_bins_every_customer(sample_build) -> None:
     result, _ = sample_build
     rows = result.query(

@@ -274,7 +274,9 @@ def test_unreadable_lines_and_placeholder_ids_are_quarantined_with_their_line(
         ),  # fmt: skip
         f"T13,C13,2025-01-05,{'9' * 2100}",  # line 14: longer than max_line_bytes
         'T14," C14\u00a0",2025-01-06,1.00',  # valid: the id is trimmed of every Unicode space
-        'T15,"C15,2025-01-07,3.00',  # line 16: an unterminated quote runs to the end
+        "T16,C16\u200b,2025-01-06,1.00",  # valid, trimmed: a printable start, a space at the end
+        "T17,\ufeffC17,2025-01-06,1.00",  # and the other way round
+        'T15,"C15,2025-01-07,3.00',  # line 18: an unterminated quote runs to the end
     ]
     path.write_text(HEADER + "\n".join(lines) + "\n", encoding="utf-8")
     variables = {"transactions_path": str(path), "max_line_bytes": 2048, "as_of_date": "2025-12-31"}
@@ -297,11 +299,13 @@ def test_unreadable_lines_and_placeholder_ids_are_quarantined_with_their_line(
         (3, "too_many_fields", "T2,C2,2025-0"),
         (4, "too_few_fields", "T3,C3,2025-0"),
         (14, "line_too_long", "T13,C13,2025"),
-        (16, "malformed_quotes", 'T15,"C15,202'),
+        (18, "malformed_quotes", 'T15,"C15,202'),
     ]
     assert result.query("select customer_id from stg_transactions__transactions order by 1") == [
         ("C1",),
         ("C14",),
+        ("C16",),
+        ("C17",),
     ]
 
 

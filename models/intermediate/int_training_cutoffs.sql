@@ -17,8 +17,10 @@
       whose label window is the whole horizon, so that actual spend there can
       be set against BTYD's forecast made at its start (clv.season); and
       <anchor>_season_year, the same cutoffs with a window of the 365 days
-      after them. None when the var seasonal_level is off or the history is
-      too short.
+      after them. Only with at least a horizon of history before the cutoff:
+      BTYD fitted on less history than the window it forecasts is wrong by
+      its own youth, and that error would be read as season. None when the
+      var seasonal_level is off or the history is too short.
     A label window runs from the day after its cutoff to min(cutoff + horizon,
     anchor), so the most recent cutoffs have windows shorter than the horizon:
     that is how a history shorter than twice the horizon still yields examples.
@@ -299,6 +301,10 @@ windows as (
     union all
 
     -- A window that ends after its anchor would overlap the horizon it informs.
+    -- CDNOW's single cohort, a year and a month of history, 150 days ahead: a
+    -- BTYD fitted on its first month forecast the same 150 days a year earlier
+    -- at 1.6 times what happened, and that x0.62 applied as season put the
+    -- total 38% low where BTYD's was 1% low.
     select
         purpose,
         cutoff_rank,
@@ -310,6 +316,8 @@ windows as (
     where
         {{ dbt.datediff('cutoff_date', 'anchor_date', 'day') }}
         >= label_window_days
+        and {{ dbt.datediff('first_transaction_date', 'cutoff_date', 'day') }}
+        >= horizon_days
 
 ),
 

@@ -5,11 +5,12 @@ every day of the year, so a forecast into a peak runs low and one into a dip run
 by about the season's size. When the history covers a year plus the horizon, the same
 calendar window one, two, ... years before the horizon (int_training_cutoffs'
 `*_season` cutoffs) shows how far actual spend then was from BTYD's forecast made at
-the window's start, on that day's history only. The level applied to the horizon is
-the geometric mean of those ratios (each year counts alike): the total becomes BTYD's
-times it, and spend given a purchase is scaled by it, so the quantiles are read off the
-shifted distribution. Per customer the boosters may learn more; the level is the part
-every customer shares.
+the window's start, on that day's history only (at least a horizon of it: a fit on
+less is wrong by its own youth, which is no season). The level applied to the horizon
+is the geometric mean of those ratios (each year counts alike): the total becomes
+BTYD's times it, and spend given a purchase is scaled by it, so the quantiles are read
+off the shifted distribution. Per customer the boosters may learn more; the level is
+the part every customer shares.
 
 Only a season larger than BTYD's own drift is applied: the window's ratio must depart by
 more than MIN_SEASON (10%, geometric means over the years) from both of BTYD's usual
@@ -75,8 +76,8 @@ def seasonal_level(
         return Season(
             description=(
                 f"no season learned: the history does not cover a year plus the {horizon_days}"
-                " days of the horizon (the same window a year earlier, with"
-                " min_training_history_days of history before it), so the level is BTYD's"
+                " days of the horizon (the same window a year earlier, with a horizon of"
+                " history before it to fit BTYD on), so the level is BTYD's"
             )
         )
     require_columns(

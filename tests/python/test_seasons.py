@@ -102,23 +102,37 @@ def test_a_forecast_into_the_dip_learns_it_too(tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seasons", "history_days", "variables", "sentence"),
+    ("seasons", "history_days", "as_of", "variables", "sentence"),
     [
+        # The same window a year earlier lies in the history, but with 60 days before it:
+        # too few to fit BTYD on for a 92-day forecast.
         (
             "strong",
             365 + 60,
+            END,
             {},
             "no season learned: the history does not cover a year plus the 92 days of the horizon",
         ),
-        ("strong", 3 * 365, {"seasonal_level": False}, "no season: turned off"),
-        ("none", 3 * 365, {}, "no season applied: actual spend over BTYD's forecast in the same"),
+        (
+            "strong",
+            3 * 365,
+            dt.date(2024, 9, 30),
+            {"seasonal_level": False},
+            "no season: turned off",
+        ),
+        (
+            "none",
+            3 * 365,
+            dt.date(2024, 9, 30),
+            {},
+            "no season applied: actual spend over BTYD's forecast in the same",
+        ),
     ],
 )
 def test_no_season_is_applied_without_one_to_learn_and_the_sentence_says_why(
-    tmp_path, seasons: str, history_days: int, variables: dict, sentence: str
+    tmp_path, seasons: str, history_days: int, as_of: dt.date, variables: dict, sentence: str
 ) -> None:
     path = seasonal_file(tmp_path, seasons, history_days)
-    as_of = dt.date(2024, 9, 30)
     result = forecast(
         tmp_path, path, as_of, "run", "--select", "+rpt_prediction_summary", **variables
     )

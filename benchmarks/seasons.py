@@ -12,6 +12,7 @@ none the same horizons show what the level does where there is no season. A
 measurement, not a test.
 
     .venv/bin/python benchmarks/seasons.py [--customers 20000] [--seasons strong]
+        [--history-start YYYY-MM-DD]
 """
 
 from __future__ import annotations
@@ -114,12 +115,23 @@ def main() -> int:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seasons", default="strong", choices=("strong", "mild", "none"))
     parser.add_argument("--folder", type=Path, default=Path("/tmp/clv-bench/seasons"))
+    parser.add_argument(
+        "--history-start",
+        type=dt.date.fromisoformat,
+        help="drop the rows before this date, as an export that starts there would",
+    )
     args = parser.parse_args()
     generated = generate_transactions(
         args.customers, seed=7, end_date=END, history_days=HISTORY_DAYS, seasons=args.seasons
     )
     rows = generated.transactions
-    print(f"{len(rows):,} rows, {args.customers:,} customers, seasons {args.seasons}, to {END}")
+    if args.history_start:
+        rows = rows[pd.to_datetime(rows["transaction_date"]).dt.date >= args.history_start]
+    start = pd.to_datetime(rows["transaction_date"]).min().date()
+    print(
+        f"{len(rows):,} rows, {args.customers:,} customers, seasons {args.seasons},"
+        f" {start} to {END}"
+    )
     print(
         "| horizon | BTYD total | without season | with season |"
         " BTYD pinball | without | with | with: P(y<q)/P(y<=q) p10, p50, p90 | season learned |"

@@ -301,10 +301,11 @@ windows as (
     union all
 
     -- A window that ends after its anchor would overlap the horizon it informs.
-    -- CDNOW's single cohort, a year and a month of history, 150 days ahead: a
-    -- BTYD fitted on its first month forecast the same 150 days a year earlier
-    -- at 1.6 times what happened, and that x0.62 applied as season put the
-    -- total 38% low where BTYD's was 1% low.
+    -- A BTYD fitted on less than a horizon of history is wrong by its own youth,
+    -- which would be read as season: on CDNOW's single cohort (13 months, 150
+    -- days ahead) the fit on its first month forecast the same 150 days a year
+    -- earlier at 1.6 times what happened, and that x0.62 applied as season put
+    -- the total 38% low where BTYD's was 1% low.
     select
         purpose,
         cutoff_rank,

@@ -694,6 +694,13 @@ def fit_gamma_gamma(
     objective = _gg_objective(x, m_s, w, penalizer_coef)
     theta0 = np.log(np.array([1.0, 1.0, 1.0]))
     p, q_minus_1, v_s = np.exp(_minimise(objective, theta0, "Gamma-Gamma"))
+    if p * v_s / q_minus_1 > float(m_s.max()):
+        # q at its bound: order values too heterogeneous (retail and wholesale) for the
+        # mixing gamma's mean to exist. Its p v / (q - 1), a one-purchase customer's
+        # forecast, had reached 1.5e8 where orders were 45 to 650, and the boosters
+        # started from it diverged. The fitted customers' mean order value (1 in these
+        # units) stands in for it; p and v keep their fitted values.
+        q_minus_1 = p * v_s
     return GammaGammaParams(p=float(p), q=float(1.0 + q_minus_1), v=float(v_s * scale))
 
 

@@ -451,6 +451,23 @@ def test_gamma_gamma_falls_back_to_population_mean() -> None:
     np.testing.assert_allclose(got, params.population_mean)
 
 
+def test_a_mix_of_retail_and_wholesale_orders_keeps_a_finite_population_mean() -> None:
+    # A quarter of the customers order about 650, the rest about 45: no gamma mixes them,
+    # q goes to its bound, and p v / (q - 1) (what a one-purchase customer is forecast)
+    # went to 1.6e8. The fitted customers' mean order value stands in for it.
+    rng = np.random.default_rng(3)
+    wholesale = rng.random(2500) < 0.25
+    level = np.where(wholesale, 650.0, 45.0) * np.exp(rng.normal(0.0, 0.6, 2500))
+    x = rng.integers(1, 4, 2500)
+    m = level * np.exp(rng.normal(0.0, 0.3, 2500) / np.sqrt(x))
+    params = fit_gamma_gamma(x, m)
+    assert params.population_mean == pytest.approx(m.mean(), rel=1e-9)
+    # Where the mixing gamma fits, the maximum-likelihood fit is left as it is.
+    retail = fit_gamma_gamma(x[~wholesale], m[~wholesale])
+    assert retail.population_mean < m[~wholesale].max()
+    assert retail.population_mean != pytest.approx(m[~wholesale].mean(), rel=1e-6)
+
+
 # --------------------------------------------------------------------------------------
 # BtydModel, validation, serialisation
 # --------------------------------------------------------------------------------------

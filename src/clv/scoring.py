@@ -237,7 +237,17 @@ class SpendTotals:
 
     @property
     def level(self) -> float:
-        """The factor that puts the model's total at BTYD's (1 when there is nothing)."""
+        """The factor that puts the model's total at BTYD's (1 when there is nothing).
+
+        A total that is not a finite number would make every forecast 0 or NaN, and
+        expected_spend >= 0 would still hold: it stops the scoring instead."""
+        if not (np.isfinite(self.btyd) and np.isfinite(self.model)):
+            raise ValueError(
+                f"the expected spend does not add up to a finite total (BTYD's {self.btyd},"
+                f" the model's {self.model}): the boosters' forecasts overflow on these"
+                " customers, so none is written; the model_registry and btyd_fits rows of"
+                " this version show the parameters they came from"
+            )
         return self.btyd / self.model if self.model > 0 else 1.0
 
 

@@ -25,6 +25,7 @@ from clv.features import SQL_FEATURES, btyd_forecasts, buyer_spend_base, spend_g
 from clv.registry import new_model_version, registry_rows, write_model_files
 from clv.scoring import (
     ScoringModel,
+    SpendTotals,
     booster_inputs,
     forecast_of,
     score_frame,
@@ -220,6 +221,15 @@ def test_the_total_stays_at_the_btyd_level(trained) -> None:
     )
     level = forecast["expected_spend"].sum() / corrected.sum()
     np.testing.assert_allclose(forecast["expected_spend"], corrected * level)
+
+
+@pytest.mark.parametrize("model_total", [np.inf, np.nan])
+def test_a_total_that_is_not_a_number_stops_the_scoring(model_total: float) -> None:
+    # Before, BTYD's total over an infinite one was a level of 0: every forecast 0.
+    totals = SpendTotals(btyd=1000.0, model=model_total)
+    with pytest.raises(ValueError, match="does not add up to a finite total"):
+        _ = totals.level
+    assert SpendTotals(btyd=1000.0, model=500.0).level == 2.0
 
 
 def test_training_is_deterministic_whatever_the_row_order() -> None:

@@ -435,10 +435,11 @@ def test_a_history_under_two_horizons_calibrates_on_its_last_days(tmp_path) -> N
     assert purposes["production_calibration_holdout"] == 1
     assert purposes["production_calibration"] >= 2
 
-    # On the horizon that followed, which the build never saw, the levels read beat the
-    # configured ones on pinball loss. (Not calibrated within 0.03 there: BTYD's level is
-    # 70% above the actual on this short, mixed history, which no level of a quantile
-    # can undo; the CDNOW benchmark is where p90 reaches 0.89.)
+    # On the horizon that followed, which the build never saw, the levels read do no
+    # harm. (They used to cut the pinball loss from 925 to 647: on this short, mixed
+    # history Gamma-Gamma's q sat at its bound and a one-purchase customer's forecast
+    # was 1e8. With the population mean kept finite the loss is 86 either way: the
+    # forecast is nearly calibrated before the levels are read.)
     with duckdb.connect(str(result.database), read_only=True) as connection:
         model = ScoringModel.from_registry(
             connection.sql("select * from model_registry").df(),
@@ -466,4 +467,4 @@ def test_a_history_under_two_horizons_calibrates_on_its_last_days(tmp_path) -> N
                 ]
             )
         )
-    assert losses[0] < 0.95 * losses[1], losses
+    assert losses[0] <= 1.01 * losses[1], losses

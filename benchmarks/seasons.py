@@ -8,11 +8,12 @@ start, and the held-out rows judge. Printed per horizon, like with like on the s
 customers: the total error and mean pinball loss of BTYD (BG/NBD + Gamma-Gamma, its own
 quantiles), of this project's forecast without the seasonal level (the same version
 scored with a factor of 1) and with it, and the with-season hit rates. With --seasons
-none the same horizons show what the level does where there is no season. A
-measurement, not a test.
+none the same horizons show what the level does where there is no season; with
+--population mixed, on customers BTYD cannot describe (retail, wholesale, one-off
+projects). A measurement, not a test.
 
     .venv/bin/python benchmarks/seasons.py [--customers 20000] [--seasons strong]
-        [--history-start YYYY-MM-DD]
+        [--population btyd] [--history-start YYYY-MM-DD]
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from clv.features import base_quantiles, btyd_forecasts
-from clv.generate import generate_transactions, write_transactions
+from clv.generate import POPULATIONS, generate_transactions, write_transactions
 from clv.metrics import pinball_loss
 from clv.scoring import ScoringModel, score_frame
 from run_dbt import run_dbt
@@ -114,6 +115,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seasons", default="strong", choices=("strong", "mild", "none"))
+    parser.add_argument("--population", default="btyd", choices=POPULATIONS)
     parser.add_argument("--folder", type=Path, default=Path("/tmp/clv-bench/seasons"))
     parser.add_argument(
         "--history-start",
@@ -122,15 +124,20 @@ def main() -> int:
     )
     args = parser.parse_args()
     generated = generate_transactions(
-        args.customers, seed=7, end_date=END, history_days=HISTORY_DAYS, seasons=args.seasons
+        args.customers,
+        seed=7,
+        end_date=END,
+        history_days=HISTORY_DAYS,
+        population=args.population,
+        seasons=args.seasons,
     )
     rows = generated.transactions
     if args.history_start:
         rows = rows[pd.to_datetime(rows["transaction_date"]).dt.date >= args.history_start]
     start = pd.to_datetime(rows["transaction_date"]).min().date()
     print(
-        f"{len(rows):,} rows, {args.customers:,} customers, seasons {args.seasons},"
-        f" {start} to {END}"
+        f"{len(rows):,} rows, {args.customers:,} customers ({args.population}),"
+        f" seasons {args.seasons}, {start} to {END}"
     )
     print(
         "| horizon | BTYD total | without season | with season |"
@@ -138,7 +145,7 @@ def main() -> int:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, as_of in HORIZONS.items():
-        found = judge(name, as_of, rows, args.folder / args.seasons)
+        found = judge(name, as_of, rows, args.folder / args.population / args.seasons)
         btyd, plain, ours = found["btyd"], found["without"], found["this project"]
         hits = ", ".join(f"{below:.3f}/{at:.3f}" for below, at in ours["hits"])
         print(

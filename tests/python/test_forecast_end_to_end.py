@@ -17,7 +17,6 @@ import pandas as pd
 import pytest
 from conftest import DbtRun, dbt_runner
 
-from clv import metrics
 from clv.btyd_fits import model_from_row
 from clv.export import export_folder
 from clv.features import base_quantiles, btyd_forecasts
@@ -452,22 +451,21 @@ def test_a_history_under_two_horizons_calibrates_on_its_last_days(tmp_path) -> N
         .sum()
     )
     spend = features["customer_id"].map(actual).fillna(0.0).to_numpy()
-    quantiles = score_frame(model, features, dt.datetime(2026, 1, 1))[model.quantile_columns]
+    scored = score_frame(model, features, dt.datetime(2026, 1, 1))
+    ours = backtest_metrics(
+        spend,
+        scored["expected_spend"],
+        {level: scored[column] for column, level in zip(model.quantile_columns, read, strict=True)},
+    )
     for column, level in zip(model.quantile_columns, read, strict=True):
-        forecast = quantiles[column].to_numpy()
-        assert (spend < forecast).mean() <= level + 0.05, column
-        assert (spend <= forecast).mean() >= level - 0.05, column
-
-    def mean_pinball_loss(forecasts: np.ndarray) -> float:
-        return float(
-            np.mean(
-                [
-                    metrics.pinball_loss(spend, forecasts[:, index], level)
-                    for index, level in enumerate(read)
-                ]
-            )
-        )
-
+        suffix = column.removeprefix("spend_")
+        assert ours[f"below_rate_{suffix}"] <= level + 0.05, column
+        assert ours[f"at_or_below_rate_{suffix}"] >= level - 0.05, column
     window = np.full(len(features), float(horizon))
-    btyd = base_quantiles(model.btyd, features, window, tuple(read))
-    assert mean_pinball_loss(quantiles.to_numpy()) < 0.95 * mean_pinball_loss(btyd)
+    btyd_quantiles = base_quantiles(model.btyd, features, window, tuple(read))
+    btyd = backtest_metrics(
+        spend,
+        btyd_forecasts(model.btyd, features, window)["btyd_expected_spend"],
+        {level: btyd_quantiles[:, index] for index, level in enumerate(read)},
+    )
+    assert ours["mean_pinball_loss"] < 0.95 * btyd["mean_pinball_loss"]

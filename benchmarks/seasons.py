@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -83,7 +82,7 @@ def judge(name: str, as_of: dt.date, rows: pd.DataFrame, folder: Path) -> dict:
     # forecasts.
     for label, scoring in (
         ("this project", model),
-        ("without", replace(model, seasonal_factor=1.0)),
+        ("without", model.without_season()),
     ):
         scored = score_frame(scoring, features, dt.datetime(2025, 1, 1))
         forecasts[label] = (
@@ -94,7 +93,7 @@ def judge(name: str, as_of: dt.date, rows: pd.DataFrame, folder: Path) -> dict:
     # The whole horizon's spend, new customers' included, against the total forecast of the
     # customers seen by as_of: both models forecast those only.
     total_actual = float(spend.sum())
-    result = {"seconds": seconds, "season": season, "factor": model.seasonal_factor}
+    result = {"seconds": seconds, "season": season, "factor": model.season.factor}
     for label, (expected, quantiles) in forecasts.items():
         result[label] = {
             "total error": float(expected.sum()) / total_actual - 1.0,

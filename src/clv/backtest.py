@@ -4,7 +4,6 @@ as_of_date - horizon, forecast at that date, and judge against what happened."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -99,7 +98,7 @@ def backtest_predictions(
 
     models = {"lightgbm": forecasts_of(model)}
     if result.season.applied:
-        models[WITHOUT_SEASON] = forecasts_of(replace(model, seasonal_factor=1.0))
+        models[WITHOUT_SEASON] = forecasts_of(model.without_season())
     baselines = {
         "btyd": baseline_forecasts(
             btyd_forecasts(model.btyd, features, window),

@@ -44,6 +44,7 @@ REGISTRY_COLUMNS = (
     "seasonal_factor",
     "seasonal_ratios",
     "season",
+    "seasonal_bands",
 )
 
 
@@ -92,6 +93,7 @@ def registry_rows(
             "seasonal_factor": result.season.factor,
             "seasonal_ratios": json.dumps(result.season.ratios, sort_keys=True),
             "season": result.season.description,
+            "seasonal_bands": result.season.bands_json,
         }
         for booster in result.boosters
     ]

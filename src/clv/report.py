@@ -1244,9 +1244,11 @@ SPECS: dict[str, _Spec] = {
         "The season the forecast looks into",
         "The horizon's calendar window in each earlier year the history covers: actual spend "
         "there over BTYD's forecast made at its start (BTYD sees no calendar). Their geometric "
-        "mean (the line) is the seasonal level applied to this horizon's total and quantiles. "
-        "Assumed: the season repeats yearly; a one-off event a year ago is read as season too. "
-        "Turn it off with the var seasonal_level.",
+        "mean (the line) is the seasonal level applied to this horizon's total and quantiles; "
+        "where the thirds of the customers' spend by order value departed from it in those "
+        "years, each third's spend is scaled by its own level (the sentence below). Assumed: "
+        "the season repeats yearly; a one-off event a year ago is read as season too. Turn "
+        "it off with the var seasonal_level.",
         _chart_season,
     ),
     "order-values": _Spec(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -31,6 +31,7 @@ from clv.features import (
     spend_given_purchase,
 )
 from clv.progress import Progress
+from clv.season import Season
 from clv.training import MIN_SPEND, log_spend_base, quantile_column
 
 KEY_COLUMNS = ("customer_id", "as_of_date", "horizon_days")
@@ -50,8 +51,8 @@ class ScoringModel:
     # Expected spend on BTYD's; none (a version of an earlier release): P x BTYD's
     # spend given a purchase.
     expected_spend: lgb.Booster | None = None
-    # The horizon's seasonal level (clv.season); 1 for no season and earlier releases.
-    seasonal_factor: float = 1.0
+    # The horizon's seasonal level (clv.season): none for earlier releases.
+    season: Season = field(default_factory=Season)
 
     @classmethod
     def from_registry(
@@ -121,7 +122,7 @@ class ScoringModel:
             btyd=model_from_row(fit["method"].iloc[0], fit["parameters"].iloc[0]),
             spend_given_purchase=[lgb.Booster(model_str=text) for text in spend["model_text"]],
             expected_spend=lgb.Booster(model_str=expected.iloc[0]) if len(expected) else None,
-            seasonal_factor=_seasonal_factor(rows),
+            season=_season(rows),
         )
 
     @property
@@ -133,12 +134,17 @@ class ScoringModel:
         """The booster whose score ranks the customers: expected spend's where there is one."""
         return self.expected_spend or self.prob_purchase
 
+    def without_season(self) -> ScoringModel:
+        return replace(self, season=Season())
 
-def _seasonal_factor(rows: pd.DataFrame) -> float:
-    """A version's seasonal level; 1 for a version of a release before seasons."""
+
+def _season(rows: pd.DataFrame) -> Season:
+    """A version's seasonal level; none for a version of a release before seasons (and
+    one level for all before its thirds)."""
     if "seasonal_factor" not in rows or pd.isna(rows["seasonal_factor"].iloc[0]):
-        return 1.0
-    return float(rows["seasonal_factor"].iloc[0])
+        return Season()
+    bands = rows["seasonal_bands"].iloc[0] if "seasonal_bands" in rows else None
+    return Season.from_registry(float(rows["seasonal_factor"].iloc[0]), bands)
 
 
 def model_that_scored(predictions: Any, registry: Any, btyd_fits: Any) -> ScoringModel:
@@ -184,7 +190,7 @@ class Forecast:
     base: pd.DataFrame  # BTYD's forecasts over the horizon
     prob: np.ndarray
     log_quantiles: np.ndarray
-    expected: np.ndarray
+    expected: np.ndarray  # before the level, shared by the season's thirds (if any)
 
 
 def forecast_of(model: ScoringModel, features: pd.DataFrame) -> Forecast:
@@ -201,12 +207,13 @@ def forecast_of(model: ScoringModel, features: pd.DataFrame) -> Forecast:
         )
         log_quantiles = distribution.log_normal_log_quantiles(mean, variance)
     # The season scales what a buyer spends, and the quantiles are read off the shifted
-    # distribution; the expected spend gets it through the level (score_frame). Scaling
-    # the purchase rate instead (P(no purchase) ** factor, spend given a purchase to
-    # match) did worse on pinball loss in all four seasonal horizons of
-    # benchmarks/seasons.py.
-    log_quantiles = log_quantiles + np.log(model.seasonal_factor)
-    return Forecast(base, prob, log_quantiles, expected_spend(model, base, matrix, prob))
+    # distribution; the expected spend gets its size through the level (score_frame),
+    # its share through the thirds. Scaling the purchase rate instead (P(no purchase) **
+    # factor, spend given a purchase to match) did worse on pinball loss in all four
+    # seasonal horizons of benchmarks/seasons.py.
+    log_quantiles = log_quantiles + np.log(model.season.levels(features))[:, None]
+    expected = expected_spend(model, base, matrix, prob) * model.season.departures(features)
+    return Forecast(base, prob, log_quantiles, expected)
 
 
 def expected_spend(
@@ -263,8 +270,10 @@ def spend_totals(model: ScoringModel, batches: Iterable[pa.RecordBatch]) -> Spen
     for batch in batches:
         if batch.num_rows:
             # Only the expected spend: the level needs no purchase or spend boosters.
-            base, matrix = booster_inputs(model, batch.to_pandas())
-            totals.add(base, expected_spend(model, base, matrix))
+            features = batch.to_pandas()
+            base, matrix = booster_inputs(model, features)
+            shares = model.season.departures(features)
+            totals.add(base, expected_spend(model, base, matrix) * shares)
     return totals
 
 
@@ -294,7 +303,7 @@ def score_frame(
             "customer_id": features["customer_id"].astype(str).to_numpy(),
             "as_of_date": pd.to_datetime(features["as_of_date"]).dt.date.to_numpy(),
             "horizon_days": features["horizon_days"].astype("int32").to_numpy(),
-            "expected_spend": found.expected * level * model.seasonal_factor,
+            "expected_spend": found.expected * level * model.season.factor,
         }
     )
     for index, column in enumerate(model.quantile_columns):

@@ -5,20 +5,33 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 
+import duckdb
+import pandas as pd
 import pytest
 from conftest import dbt_runner
 
 from clv.generate import generate_transactions, write_transactions
+from clv.metrics import backtest_metrics
+from clv.scoring import ScoringModel, score_frame
+from clv.season import Season
 
 END = dt.date(2024, 12, 31)
 HORIZON_DAYS = 92
 
 
-def seasonal_file(folder, seasons: str = "strong", history_days: int = 3 * 365):
-    path = folder / f"{seasons}_{history_days}.csv"
+def seasonal_file(
+    folder, seasons: str = "strong", history_days: int = 3 * 365, population: str = "btyd"
+):
+    path = folder / f"{population}_{seasons}_{history_days}.csv"
     generated = generate_transactions(
-        4000, seed=17, end_date=END, history_days=history_days, seasons=seasons
+        4000,
+        seed=17,
+        end_date=END,
+        history_days=history_days,
+        seasons=seasons,
+        population=population,
     )
     write_transactions(generated.transactions, path)
     return path
@@ -90,6 +103,49 @@ def test_the_season_is_registered_and_reported_with_the_years_it_rests_on(peak_b
         peak_build.query("select purpose, count(*) from int_training_cutoffs group by purpose")
     )
     assert purposes["production_season"] == 2 and purposes["backtest_season"] == 2
+
+
+def test_customers_whose_seasons_differ_get_a_level_per_third_of_their_spend(
+    tmp_path,
+) -> None:
+    """Generated retail buyers crowd into the peak, wholesale buyers restock on their own
+    cycle: one level for all forecast the peak worse than no level at all."""
+    path = seasonal_file(tmp_path, population="mixed")
+    as_of = dt.date(2024, 9, 30)
+    result = forecast(tmp_path, path, as_of, "run", "--select", "+customer_predictions")
+    database = duckdb.connect(str(result.database), read_only=True)
+    model = ScoringModel.from_registry(
+        database.sql("select * from model_registry").df(),
+        database.sql("select * from btyd_fits").df(),
+    )
+    features = database.sql("select * from int_customer_features_as_of_date").df()
+    [(bands, season)] = result.query("select distinct seasonal_bands, season from model_registry")
+    thirds = json.loads(bands)
+    edges, levels = thirds["order_value_edges"], thirds["factors"]
+    assert list(model.season.band_factors) == levels and len(edges) == 2 and edges[0] < edges[1]
+    # The smallest orders, the retail buyers', carry the season.
+    assert levels[0] > 1.2 * max(levels[1:]), levels
+    assert "thirds of past spend by mean order value" in season, season
+
+    rows = pd.read_csv(path, dtype={"customer_id": str})
+    days = pd.to_datetime(rows["transaction_date"]).dt.date
+    ahead = rows[(days > as_of) & (days <= as_of + dt.timedelta(days=HORIZON_DAYS))]
+    actual = features["customer_id"].map(ahead.groupby("customer_id")["amount"].sum())
+    judged = {}
+    for name, scoring in (
+        ("thirds", model),
+        ("one level", replace(model, season=Season(factor=model.season.factor))),
+        ("none", model.without_season()),
+    ):
+        scored = score_frame(scoring, features, dt.datetime(2025, 1, 1))
+        quantiles = {tau: scored[f"spend_p{round(tau * 100)}"] for tau in (0.1, 0.5, 0.9)}
+        judged[name] = backtest_metrics(actual.fillna(0.0), scored["expected_spend"], quantiles)
+    loss = {name: metrics["mean_pinball_loss"] for name, metrics in judged.items()}
+    assert loss["thirds"] < 0.9 * loss["one level"] and loss["thirds"] < loss["none"], loss
+    # The thirds share the total; its size is the level's.
+    assert judged["thirds"]["total_forecast"] == pytest.approx(
+        judged["one level"]["total_forecast"], rel=1e-9
+    )
 
 
 def test_a_forecast_into_the_dip_learns_it_too(tmp_path) -> None:

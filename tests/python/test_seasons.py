@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import dbt_runner
@@ -15,7 +16,7 @@ from conftest import dbt_runner
 from clv.generate import generate_transactions, write_transactions
 from clv.metrics import backtest_metrics
 from clv.scoring import ScoringModel, score_frame
-from clv.season import Season
+from clv.season import Season, seasonal_level
 
 END = dt.date(2024, 12, 31)
 HORIZON_DAYS = 92
@@ -146,6 +147,56 @@ def test_customers_whose_seasons_differ_get_a_level_per_third_of_their_spend(
     assert judged["thirds"]["total_forecast"] == pytest.approx(
         judged["one level"]["total_forecast"], rel=1e-9
     )
+
+
+def season_windows(
+    trade_buyers: int, trade_lift: dict[int, float], lifted: tuple[int, ...] = (2022, 2023)
+) -> pd.DataFrame:
+    """Labelled examples of two earlier windows (2022, 2023) and their years: 900 retail
+    customers who spend as forecast, trade buyers (orders a hundred times larger) who
+    spend trade_lift[i] times their forecast in the windows of the years lifted, as
+    forecast over the year. The base is the naive rate (no BTYD fit), so the forecast
+    is known."""
+    customers = pd.DataFrame(
+        {
+            "order_value_mean": np.r_[
+                np.linspace(5, 15, 900), np.linspace(800, 1200, trade_buyers)
+            ],
+            "net_spend": np.r_[np.full(900, 100.0), np.full(trade_buyers, 90_000 / trade_buyers)],
+            "tenure_days": 365,
+            "purchase_days": 10,
+        }
+    )
+    frames = []
+    for year in (2022, 2023):
+        for purpose, days in (("production_season", 92), ("production_season_year", 365)):
+            frame = customers.assign(
+                purpose=purpose, cutoff_date=pd.Timestamp(year, 9, 30), label_window_days=days
+            )
+            lift = np.ones(len(frame))
+            if purpose == "production_season" and year in lifted:
+                for index, factor in trade_lift.items():
+                    lift[900 + index] = factor
+            frame["label_net_spend"] = frame["net_spend"] / 365 * days * lift
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_a_third_of_a_few_trade_buyers_is_not_read_from_one_large_order() -> None:
+    fits = {dt.date(2022, 9, 30): None, dt.date(2023, 9, 30): None}
+    # Nine trade buyers hold half the spend; one of them orders fifteen times its usual
+    # in the window of 2022: over the years the thirds depart x0.75, x0.75 and x1.30, on
+    # one order (read as a season without the standard errors).
+    noisy = seasonal_level(
+        season_windows(9, {8: 15.0}, lifted=(2022,)), fits, HORIZON_DAYS, usual_ratios=[]
+    )
+    assert noisy.band_factors == () and noisy.bands_json == "{}", noisy.description
+    # Three hundred trade buyers all spending half as much again in both windows: read.
+    steady = seasonal_level(
+        season_windows(300, dict.fromkeys(range(300), 1.5)), fits, HORIZON_DAYS, usual_ratios=[]
+    )
+    assert len(steady.band_factors) == 3, steady.description
+    assert steady.band_factors[2] > 1.3 * steady.band_factors[0], steady.band_factors
 
 
 def test_a_forecast_into_the_dip_learns_it_too(tmp_path) -> None:

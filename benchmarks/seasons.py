@@ -28,7 +28,7 @@ import pandas as pd
 
 from clv.features import base_quantiles, btyd_forecasts
 from clv.generate import POPULATIONS, generate_transactions, write_transactions
-from clv.metrics import pinball_loss
+from clv.metrics import backtest_metrics
 from clv.scoring import ScoringModel, score_frame
 from run_dbt import run_dbt
 
@@ -90,21 +90,15 @@ def judge(name: str, as_of: dt.date, rows: pd.DataFrame, folder: Path) -> dict:
             scored[scoring.quantile_columns].to_numpy(),
         )
     spend = features["customer_id"].map(actual_by_customer).fillna(0.0).to_numpy()
-    # The whole horizon's spend, new customers' included, against the total forecast of the
-    # customers seen by as_of: both models forecast those only.
-    total_actual = float(spend.sum())
     result = {"seconds": seconds, "season": season, "factor": model.season.factor}
     for label, (expected, quantiles) in forecasts.items():
+        metrics = backtest_metrics(spend, expected, dict(zip(LEVELS, quantiles.T, strict=True)))
         result[label] = {
-            "total error": float(expected.sum()) / total_actual - 1.0,
-            "pinball": float(
-                np.mean(
-                    [pinball_loss(spend, quantiles[:, i], level) for i, level in enumerate(LEVELS)]
-                )
-            ),
+            "total error": metrics["total_error_pct"] / 100,
+            "pinball": metrics["mean_pinball_loss"],
             "hits": [
-                (float((spend < quantiles[:, i]).mean()), float((spend <= quantiles[:, i]).mean()))
-                for i in range(len(LEVELS))
+                (metrics[f"below_rate_{level}"], metrics[f"at_or_below_rate_{level}"])
+                for level in ("p10", "p50", "p90")
             ],
         }
     return result

@@ -460,7 +460,8 @@ def _chart_season(ctx: _Context) -> _Chart:
     figure.add_hline(
         y=factor,
         line={"color": BLUE, "width": 3},
-        annotation_text=f"applied to the horizon: x{factor:.2f} ({len(ratios)} year"
+        # The total's level: where the thirds depart, each third's is in the sentence below.
+        annotation_text=f"the total's level for the horizon: x{factor:.2f} ({len(ratios)} year"
         f"{'s' if len(ratios) > 1 else ''})",
     )
     figure.add_hline(y=1.0, line={"color": GREY, "dash": "dot"}, annotation_text="no season")

@@ -17,6 +17,7 @@ from clv.generate import generate_transactions, write_transactions
 from clv.metrics import backtest_metrics
 from clv.scoring import ScoringModel, score_frame
 from clv.season import Season, seasonal_level
+from clv.training import quantile_column
 
 END = dt.date(2024, 12, 31)
 HORIZON_DAYS = 92
@@ -139,7 +140,7 @@ def test_customers_whose_seasons_differ_get_a_level_per_third_of_their_spend(
         ("none", model.without_season()),
     ):
         scored = score_frame(scoring, features, dt.datetime(2025, 1, 1))
-        quantiles = {tau: scored[f"spend_p{round(tau * 100)}"] for tau in (0.1, 0.5, 0.9)}
+        quantiles = {tau: scored[quantile_column(tau)] for tau in (0.1, 0.5, 0.9)}
         judged[name] = backtest_metrics(actual.fillna(0.0), scored["expected_spend"], quantiles)
     loss = {name: metrics["mean_pinball_loss"] for name, metrics in judged.items()}
     assert loss["thirds"] < 0.9 * loss["one level"] and loss["thirds"] < loss["none"], loss

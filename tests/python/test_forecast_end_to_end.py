@@ -425,6 +425,7 @@ def test_a_history_under_two_horizons_calibrates_on_its_last_days(tmp_path) -> N
     )
     start = as_of - dt.timedelta(days=91)
     assert calibration.startswith(f"levels read on the 91 days after {start}, the model refitted")
+    assert "; the purchase booster keeps " in calibration
     read = {float(level): value for level, value in json.loads(levels).items()}
     assert max(abs(value - level) for level, value in read.items()) > 0.005
     purposes = dict(

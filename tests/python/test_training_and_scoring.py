@@ -33,7 +33,10 @@ from clv.scoring import (
 )
 from clv.training import (
     MIN_SPEND,
+    ROUND_STEP,
+    TrainedBooster,
     TrainingConfig,
+    least_log_loss_rounds,
     prepare_examples,
     quantile_column,
     time_split,
@@ -283,6 +286,36 @@ def latest_window_changed(examples: pd.DataFrame, spread: float, level: float) -
     return examples.assign(label_net_spend=label)
 
 
+def test_the_purchase_boosters_rounds_are_read_where_its_log_loss_on_a_window_is_least() -> None:
+    # A fast learning rate on few rows overfits: the log loss on a window the booster did
+    # not see falls, then rises. The rounds read are where LightGBM's own metric on that
+    # window is least, among multiples of ROUND_STEP.
+    rng = np.random.default_rng(7)
+
+    def window(rows: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+        matrix = pd.DataFrame(rng.normal(size=(rows, 4)), columns=list("abcd"))
+        log_odds = rng.normal(scale=0.5, size=rows) - 1.0
+        score = log_odds + 0.8 * matrix["a"].to_numpy()
+        return matrix, log_odds, (rng.random(rows) < 1 / (1 + np.exp(-score))).astype(float)
+
+    (train_x, train_base, train_y), (later_x, later_base, later_y) = window(1500), window(1500)
+    parameters = {"objective": "binary", "learning_rate": 0.1, "num_leaves": 7}
+    history: dict = {}
+    booster = lgb.train(
+        {**parameters, "min_data_in_leaf": 5, "verbosity": -1, "seed": 1, "num_threads": 1},
+        lgb.Dataset(train_x, train_y, init_score=train_base),
+        num_boost_round=120,
+        valid_sets=[lgb.Dataset(later_x, later_y, init_score=later_base)],
+        callbacks=[lgb.record_evaluation(history)],
+    )
+    [curve] = history["valid_0"].values()
+    at_steps = np.asarray(curve)[ROUND_STEP - 1 :: ROUND_STEP]
+    trained = TrainedBooster("prob_purchase", "binary", booster, 120, None, None, parameters)
+    rounds = least_log_loss_rounds(trained, later_x, later_base, later_y)
+    assert rounds == ROUND_STEP * (1 + int(np.argmin(at_steps)))
+    assert ROUND_STEP <= rounds < 60
+
+
 def test_quantiles_are_recalibrated_on_a_full_window_for_its_spread_not_its_level() -> None:
     # Eight monthly cutoffs: the latest 90-day window validates (see the time split).
     full = training_examples(cutoffs=8).query("cutoff_rank >= 3")
@@ -322,6 +355,23 @@ def test_a_short_history_reads_its_levels_on_a_refit_for_the_spread_not_the_leve
 
     as_they_were = levels_read(holdout)
     assert as_they_were != {0.1: 0.1, 0.5: 0.5, 0.9: 0.9}
+    # The last days are also the purchase booster's one window longer than the latest
+    # cutoff's: it keeps at most the rounds where the refit's log loss there is least.
+    result = train_boosters(
+        production, TINY, btyd, calibration_examples=pd.concat([earlier, holdout])
+    )
+    own = train_boosters(production, TINY, btyd).boosters
+    refit = train_boosters(earlier, TINY, btyd).boosters
+    last_days = prepare_examples(holdout, btyd)
+    read = least_log_loss_rounds(
+        refit[0], last_days.matrix, last_days.purchase_base, last_days.has_purchase
+    )
+    purchase = result.boosters[0]
+    assert purchase.best_iteration == min(own[0].best_iteration, read) < own[0].best_iteration
+    assert purchase.validation_metric == purchase.validation_curve[purchase.best_iteration - 1]
+    assert f"booster keeps {purchase.best_iteration} rounds" in result.calibration
+    kept = [(b.best_iteration, b.validation_metric) for b in result.boosters[1:]]
+    assert kept == [(b.best_iteration, b.validation_metric) for b in own[1:]]
     # The same rows in another order, as SQL may return them: the same levels (the
     # PITs' seeded draws follow the rows).
     assert levels_read(holdout.sample(frac=1.0, random_state=3)) == as_they_were

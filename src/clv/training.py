@@ -536,7 +536,7 @@ def _calibrated_on_a_refit(
     rounds = least_log_loss_rounds(
         purchase, prepared.matrix, prepared.purchase_base, prepared.has_purchase
     )
-    purchase = replace(purchase, best_iteration=rounds)
+    purchase = purchase.stopped_at(rounds)
     levels = _calibrated_levels(
         holdout,
         prepared,

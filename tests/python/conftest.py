@@ -65,9 +65,19 @@ def run_dbt(tmp_path: Path) -> Callable[..., DbtRun]:
     return dbt_runner(tmp_path)
 
 
+# Under pytest-xdist each worker runs `clv` in its own dbt target and log folders, so two
+# builds at once never share dbt's partial parse or compiled files.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
 def clv(*args: str, database: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real `clv` command with its own warehouse."""
     env = {**os.environ, "CLV_DUCKDB_PATH": str(database)}
+    if WORKER:
+        env |= {
+            "DBT_TARGET_PATH": str(PROJECT_DIR / "target" / WORKER),
+            "DBT_LOG_PATH": str(PROJECT_DIR / "logs" / WORKER),
+        }
     return subprocess.run(
         [str(CLV), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600
     )

@@ -24,7 +24,16 @@ from clv.training import MIN_SPEND
 
 def project_files() -> dict[str, float]:
     """Every file of the project that a build could write (not the venv, caches or git)."""
-    skipped = {".venv", ".git", "target", "logs", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    skipped = {
+        ".venv",
+        ".git",
+        "target",
+        "logs",
+        "__pycache__",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+    }
     return {
         str(path): path.stat().st_mtime
         for path in PROJECT_DIR.rglob("*")

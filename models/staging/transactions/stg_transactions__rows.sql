@@ -29,22 +29,20 @@
 {%- if 'transaction_id' in mapped %}
     {%- set duplicate_reason = 'duplicate_transaction_id' %}
     {%- set duplicate_key = 'transaction_id' %}
-    {#- The key as the file's text gives it, before any other field is parsed. #}
-    {%- set duplicate_key_text = transaction_id_text %}
     {#- Of copies that share an id, the earliest by content survives. #}
     {%- set content_order = 'transaction_at, amount, customer_id, quantity' %}
 {%- elif var('reject_exact_duplicate_rows') %}
     {%- set duplicate_reason = 'duplicate_row' %}
     {#- An exact duplicate is identical in every column of the file, mapped or not. #}
     {%- set duplicate_key = 'file_row' %}
-    {%- set duplicate_key_text = 'file_row' %}
 {%- else %}
     {#- The check is off: no row competes (the key below is never compared). #}
     {%- set duplicate_check = false %}
     {%- set duplicate_reason = 'duplicate_row' %}
     {%- set duplicate_key = 'input_row_number' %}
-    {%- set duplicate_key_text = 'input_row_number' %}
 {%- endif %}
+{#- The key as the file's text gives it, before any other field is parsed. #}
+{%- set duplicate_key_text = transaction_id_text if duplicate_key == 'transaction_id' else duplicate_key %}
 
 {#- Order lines: a line's amount is its quantity times its unit price. #}
 {%- set order_lines = 'true' if 'order_id' in mapped else 'false' %}

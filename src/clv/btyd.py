@@ -771,21 +771,6 @@ def _counts_given_alive(
     return given_alive
 
 
-def bgnbd_purchase_count_pmf(
-    params: BgNbdParams,
-    x: FloatArray,
-    tx: FloatArray,
-    t_obs: FloatArray,
-    t: FloatArray,
-    counts: int,
-) -> FloatArray:
-    """P(Y(t) = n | x, t_x, T) for n = 0 .. counts: a customer dead at T buys nothing."""
-    alive = special.expit(-_bgnbd_log_odds_dead(params, x, tx, t_obs))[:, None]
-    pmf = alive * _counts_given_alive(params, x, t_obs, t, counts)
-    pmf[:, 0] += 1.0 - alive[:, 0]
-    return pmf
-
-
 def _counts_given_purchase(
     params: BgNbdParams, x: FloatArray, t_obs: FloatArray, t: FloatArray
 ) -> FloatArray:

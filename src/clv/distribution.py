@@ -54,19 +54,6 @@ def quantiles(
     return np.where(buys, np.exp(mu[:, None] + sigma[:, None] * z), 0.0)
 
 
-def spend_variance(prob: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
-    """Each customer's variance of spend under the distribution of quantiles().
-
-    The log-normal's own, so it is finite even where BTYD's variance of spend given a
-    purchase is not (the spread falls back to HEAVY_TAIL_SIGMA, as in quantiles()).
-    """
-    prob = np.clip(np.asarray(prob, dtype=float), 0.0, 1.0)
-    mean = np.asarray(mean, dtype=float)
-    _, sigma = log_normal_parameters(mean, variance)
-    given = mean**2 * np.expm1(sigma**2)
-    return prob * (given + mean**2) - (prob * mean) ** 2
-
-
 def cdf(
     actual: np.ndarray, prob: np.ndarray, mean: np.ndarray, variance: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,17 @@
 {#- Customers active in each month since their first purchase month, per cohort. -#}
 with
 
+customer_features as (
+
+    -- A customer's first purchase is the features' (one definition of it); reading it
+    -- there also builds this report beside scoring rather than ahead of the features.
+    select
+        customer_id,
+        first_purchase_date
+    from {{ ref('int_customer_features_as_of_date') }}
+
+),
+
 purchases as (
 
     -- Straight from the transactions: a month with a purchase is all it needs, and
@@ -27,9 +38,9 @@ cohorts as (
 
     select
         customer_id,
-        min(purchase_month) as cohort_month
-    from purchase_months
-    group by customer_id
+        cast({{ dbt.date_trunc('month', 'first_purchase_date') }} as date) as cohort_month
+    from customer_features
+    where first_purchase_date is not null
 
 ),
 

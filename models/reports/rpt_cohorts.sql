@@ -4,7 +4,7 @@ with
 customer_features as (
 
     -- A customer's first purchase is the features' (one definition of it); reading it
-    -- there also builds this report beside scoring rather than ahead of the features.
+    -- there also builds this report after the features rather than ahead of them.
     select
         customer_id,
         first_purchase_date

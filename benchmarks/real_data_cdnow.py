@@ -16,7 +16,8 @@ fits it, and unpenalised as lifetimes does by default) and the naive baseline, e
 with quantiles from its own predictive distribution: docs/model.md's table (MAE of the
 median, mean pinball loss, RMSE and normalized Gini of the expected spend, total
 error, Brier score of the purchase probability), a line per quantile level with both
-hit rates, then every metric. A measurement, not a test.
+hit rates, where p90 is won and lost against BTYD (customers grouped by the project's
+P(purchase)), then every metric. A measurement, not a test.
 
     .venv/bin/python benchmarks/real_data_cdnow.py [--folder /tmp/clv-bench/cdnow]
         [--as-of 1997-12-31 --horizon-days 181]   # another split: 52 weeks, then 26
@@ -45,7 +46,7 @@ from clv.features import (
     naive_forecasts,
     naive_quantiles,
 )
-from clv.metrics import backtest_metrics
+from clv.metrics import backtest_metrics, pinball_loss
 from clv.training import quantile_column
 from run_dbt import run_dbt
 
@@ -177,6 +178,39 @@ def print_summary(table: pd.DataFrame) -> None:
     print()
 
 
+PURCHASE_PROBABILITY_GROUPS = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.0)
+
+
+def print_p90_by_purchase_probability(ours: pd.DataFrame, btyd: pd.DataFrame) -> None:
+    """docs/model.md's table of where p90 is won and lost: the customers grouped by the
+    project's P(purchase), each group's P(purchase) (both models' and the share that
+    bought), P(y <= p90), and its share of the mean p90 pinball loss, beside BTYD's."""
+    both = ours.merge(btyd, on="customer_id", suffixes=("", "_btyd"), validate="one_to_one")
+    bounds = PURCHASE_PROBABILITY_GROUPS
+    groups = pd.cut(both["prob_purchase"], bounds, labels=False, include_lowest=True).astype(int)
+    print(
+        "| P(purchase) | customers | P(purchase): this project / BTYD / bought"
+        " | P(y <= p90): this project / BTYD | p90 pinball: this project / BTYD |"
+    )
+    print("|---|---|---|---|---|")
+    for group, rows in both.groupby(groups, observed=True):
+        actual = rows["actual_spend"].to_numpy()
+        share = len(rows) / len(both)
+        ours_loss, btyd_loss = (
+            pinball_loss(actual, rows[column].to_numpy(), 0.9) * share
+            for column in ("spend_p90", "spend_p90_btyd")
+        )
+        print(
+            f"| {bounds[group]:.1f}-{bounds[group + 1]:.1f} | {len(rows):,}"
+            f" | {rows['prob_purchase'].mean():.3f} / {rows['prob_purchase_btyd'].mean():.3f}"
+            f" / {(actual > 0).mean():.3f}"
+            f" | {(actual <= rows['spend_p90']).mean():.3f}"
+            f" / {(actual <= rows['spend_p90_btyd']).mean():.3f}"
+            f" | {ours_loss:.3f} / {btyd_loss:.3f} |"
+        )
+    print()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=Path("/tmp/clv-bench/cdnow"))
@@ -277,6 +311,8 @@ def main() -> int:
         }
     )
     print_summary(table)
+    by_model = {frame["model"].iloc[0]: frame for frame in frames}
+    print_p90_by_purchase_probability(by_model["lightgbm"], by_model["btyd"])
     shown = [
         "customers",
         "buyers",

@@ -49,56 +49,62 @@
 {% macro default__percentile_99(relation, value) %}
     with
 
-    value_count as (
+    value_counts as (
 
-        select count(*) as value_count
+        -- Each distinct value once, with how often it occurs. Amounts of money repeat
+        -- (48.7M purchases, 107k distinct amounts), so this is small where a sort of
+        -- every value spilled (3.4 s against 0.3 s); percentile_cont would hold every
+        -- value in memory at once and outgrow DuckDB's memory limit.
+        select
+            {{ value }} as distinct_value,
+            count(*) as value_count
         from {{ relation }}
+        where {{ value }} is not null
+        group by {{ value }}
 
     ),
 
-    upper_tail as (
+    value_total as (
 
-        -- The 99th percentile lies in the top 1% of values (+2): a bounded heap,
-        -- where percentile_cont holds every value in memory at once (tens of
-        -- millions of purchases outgrow DuckDB's memory limit).
-        select {{ value }} as tail_value
-        from {{ relation }}
-        order by {{ value }} desc
-        limit (select cast(floor(0.01 * value_count) as bigint) + 2 from value_count)
+        select cast(sum(value_count) as bigint) as total_count
+        from value_counts
 
     ),
 
-    tail_ranked as (
+    cumulative_counts as (
 
         select
-            tail_value,
-            row_number() over (order by tail_value desc) - 1 as rank_from_top
-        from upper_tail
+            distinct_value,
+            sum(value_count) over (
+                order by distinct_value rows between unbounded preceding and current row
+            ) as count_up_to
+        from value_counts
 
     ),
 
     percentile_position as (
 
         -- percentile_cont's definition: position 0.99 (n - 1) in ascending order,
-        -- interpolated between its two neighbours.
+        -- counted from 0, interpolated between its two neighbours.
         select
-            value_count - 1 - floor(0.99 * (value_count - 1)) as lower_rank_from_top,
-            0.99 * (value_count - 1) - floor(0.99 * (value_count - 1)) as fraction
-        from value_count
+            floor(0.99 * (total_count - 1)) as lower_position,
+            0.99 * (total_count - 1) - floor(0.99 * (total_count - 1)) as fraction
+        from value_total
 
     ),
 
     neighbours as (
 
+        -- The value at position i is the least one with more than i values up to it.
         select
-            max(
-                case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top then tail_ranked.tail_value end
+            min(
+                case when cumulative_counts.count_up_to > percentile_position.lower_position then cumulative_counts.distinct_value end
             ) as lower_value,
-            max(
-                case when tail_ranked.rank_from_top = percentile_position.lower_rank_from_top - 1 then tail_ranked.tail_value end
+            min(
+                case when cumulative_counts.count_up_to > percentile_position.lower_position + 1 then cumulative_counts.distinct_value end
             ) as upper_value,
             any_value(percentile_position.fraction) as fraction
-        from tail_ranked
+        from cumulative_counts
         cross join percentile_position
 
     )

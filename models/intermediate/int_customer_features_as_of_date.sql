@@ -4,7 +4,10 @@
     already rejected anything later than the run date, so the latest valid
     date is the right default).
 -#}
-{{ config(post_hook="{{ refuse_input_without_customers(this) }}") }}
+{{ config(post_hook=[
+    "{{ refuse_input_without_customers(this) }}",
+    "{{ refuse_as_of_date_past_the_history(this) }}",
+]) }}
 
 {%- if date_var('as_of_date') %}
     {%- set as_of_date_expression = 'min(' ~ date_var('as_of_date') ~ ')' %}

@@ -172,15 +172,27 @@ def check_value(name: str, value: Any, source: str | None = None) -> Any:
     return RULES[name](source or f"the var {name}", value)
 
 
+def unknown_var(name: Any, value: Any) -> str:
+    """Why a name is no var: the closest known one, or YAML's missing space."""
+    before, colon, after = str(name).partition(":")
+    if colon and value is None:
+        # YAML reads {horizon_days:30} as one name, 'horizon_days:30', with no value.
+        return (
+            f"unknown var {name!r}: YAML reads a colon with no space after it as part of the"
+            f" name; write {{{before.strip()}: {after.strip()}}}"
+        )
+    close = difflib.get_close_matches(str(name), RULES, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown var {name!r}{hint}; the vars are listed in docs/input.md"
+
+
 def check_vars(variables: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """The given vars, checked and normalised; unknown names are refused with the closest
     known one. Rules that tie two vars together also see the defaults (dbt_project.yml)."""
     checked = {}
     for name, value in variables.items():
         if name not in RULES:
-            close = difflib.get_close_matches(str(name), RULES, n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            raise SettingsError(f"unknown var {name!r}{hint}; the vars are listed in docs/input.md")
+            raise SettingsError(unknown_var(name, value))
         checked[name] = check_value(name, value)
     merged = {**defaults, **checked}
     low, high = merged.get("amount_min"), merged.get("amount_max")

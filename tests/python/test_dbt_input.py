@@ -429,6 +429,24 @@ def test_inputs_that_hold_nothing_to_forecast_say_what_they_hold(run_dbt, tmp_pa
     )
 
 
+def test_an_as_of_date_past_the_history_is_refused(run_dbt, tmp_path: Path) -> None:
+    """Days the file does not reach would train as days when nobody bought: an as-of date
+    up to the shortest label window after the last purchase is built, a day more refused."""
+    path = tmp_path / "ends_in_march.csv"
+    path.write_text(HEADER + "T1,C1,2025-01-02,1.00\nT2,C2,2025-03-01,2.00\n")
+    late = refusal(run_dbt, path, as_of_date="2025-04-01")
+    assert (
+        f"The last purchase in {path} is on 2025-03-01, 31 days before the as-of date"
+        " 2025-04-01: the file does not reach those days" in late
+    )
+    assert "at most 30 days after the last purchase (var min_label_window_days)" in late
+    within = run_dbt(
+        "run", "--select", "+int_customer_features_as_of_date",
+        variables={"transactions_path": str(path), "as_of_date": "2025-03-31"},
+    )  # fmt: skip
+    assert within.returncode == 0, within.output
+
+
 def test_files_that_do_not_fit_the_settings_are_named(run_dbt, tmp_path: Path) -> None:
     semicolons = tmp_path / "semicolons.csv"
     semicolons.write_text(HEADER.replace(",", ";") + "T1;C1;2025-01-01;1.00\n")

@@ -86,6 +86,13 @@ def test_a_quote_and_a_semicolon_are_refused_or_kept_as_text(name: str) -> None:
 def test_an_unknown_var_is_refused_with_the_closest_name() -> None:
     with pytest.raises(settings.SettingsError, match=r"unknown var 'horizon_day' \(did you mean"):
         settings.check_vars({"horizon_day": 30}, DEFAULTS)
+    # --vars '{amount_column:total}': YAML's one name with no value, not a typo.
+    with pytest.raises(
+        settings.SettingsError,
+        match=r"'amount_column:total': YAML reads a colon with no space after it as part of"
+        r" the name; write \{amount_column: total\}$",
+    ):
+        settings.check_vars(yaml.safe_load("{amount_column:total}"), DEFAULTS)
 
 
 def test_bounds_are_checked_against_the_defaults_too() -> None:

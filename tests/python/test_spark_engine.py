@@ -90,7 +90,9 @@ def spark_env(folder: Path) -> dict[str, str]:
         **os.environ,
         "CLV_SPARK_DIR": str(folder / "spark"),
         "SPARK_LOCAL_IP": "127.0.0.1",
-        # Two cores: a few shuffle partitions, not Spark's 200, for a sample this size.
+        # Two task slots, whatever the machine's cores: pytest's other workers build beside it.
+        # (Spark's 200 shuffle partitions cost nothing here: adaptive execution joins
+        # them into one on a sample this size; 2 set explicitly built no faster.)
         "CLV_SPARK_MASTER": "local[2]",
         "DBT_TARGET_PATH": str(folder / "target"),
         "DBT_LOG_PATH": str(folder / "logs"),

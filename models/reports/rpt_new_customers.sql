@@ -6,9 +6,9 @@ customer_predictions as (
     select
         customer_id,
         expected_spend,
-        spend_p10,
-        spend_p50,
-        spend_p90,
+        {%- for column in quantile_columns() %}
+            {{ column }},
+        {%- endfor %}
         prob_purchase
     from {{ ref('customer_predictions') }}
 
@@ -36,9 +36,9 @@ final as (
         features.purchase_days,
         features.net_spend as past_net_spend,
         customer_predictions.expected_spend,
-        customer_predictions.spend_p10,
-        customer_predictions.spend_p50,
-        customer_predictions.spend_p90,
+        {%- for column in quantile_columns() %}
+            customer_predictions.{{ column }},
+        {%- endfor %}
         customer_predictions.prob_purchase
     from features
     inner join customer_predictions

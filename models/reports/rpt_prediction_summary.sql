@@ -7,9 +7,9 @@ customer_predictions as (
         horizon_days,
         model_version,
         expected_spend,
-        spend_p10,
-        spend_p50,
-        spend_p90,
+        {%- for column in quantile_columns() %}
+            {{ column }},
+        {%- endfor %}
         prob_purchase
     from {{ ref('customer_predictions') }}
 
@@ -53,9 +53,9 @@ runs as (
         sum(expected_spend) as total_expected_spend,
         avg(expected_spend) as mean_expected_spend,
         percentile_cont(0.5) within group (order by expected_spend) as median_expected_spend,
-        avg(spend_p10) as mean_spend_p10,
-        avg(spend_p50) as mean_spend_p50,
-        avg(spend_p90) as mean_spend_p90,
+        {%- for column in quantile_columns() %}
+            avg({{ column }}) as mean_{{ column }},
+        {%- endfor %}
         avg(prob_purchase) as mean_prob_purchase,
         sum(prob_purchase) as expected_buyers
     from customer_predictions

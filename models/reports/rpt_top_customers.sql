@@ -6,9 +6,9 @@ customer_predictions as (
         customer_id,
         as_of_date,
         expected_spend,
-        spend_p10,
-        spend_p50,
-        spend_p90,
+        {%- for column in quantile_columns() %}
+            {{ column }},
+        {%- endfor %}
         prob_purchase
     from {{ ref('customer_predictions') }}
 
@@ -31,9 +31,9 @@ final as (
         customer_predictions.customer_id,
         customer_predictions.as_of_date,
         customer_predictions.expected_spend,
-        customer_predictions.spend_p10,
-        customer_predictions.spend_p50,
-        customer_predictions.spend_p90,
+        {%- for column in quantile_columns() %}
+            customer_predictions.{{ column }},
+        {%- endfor %}
         customer_predictions.prob_purchase,
         features.net_spend as past_net_spend,
         features.purchase_days as past_purchase_days,

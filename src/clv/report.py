@@ -251,11 +251,14 @@ def _backtest_models(ctx: _Context, frame: pd.DataFrame) -> list[str]:
     return models
 
 
-def _quantile_levels(columns: Iterable[str]) -> list[tuple[str, float]]:
-    """(suffix, level in 0..1) for every below_rate_p<suffix> column; '2_5' means 2.5%."""
+def _quantile_levels(
+    columns: Iterable[str], prefix: str = r"(?:at_or_)?below_rate_p"
+) -> list[tuple[str, float]]:
+    """(suffix, level in 0..1) for every <prefix><suffix> column (below_rate_p10, or
+    spend_p10 with prefix 'spend_p'), lowest level first; '2_5' means 2.5%."""
     levels = []
     for column in columns:
-        match = re.fullmatch(r"(?:at_or_)?below_rate_p(.+)", str(column))
+        match = re.fullmatch(prefix + r"(.+)", str(column))
         if match:
             try:
                 levels.append((match.group(1), float(match.group(1).replace("_", ".")) / 100))
@@ -568,8 +571,12 @@ def _chart_forecast_distribution(ctx: _Context) -> _Chart:
 
 def _chart_forecast_intervals(ctx: _Context) -> _Chart:
     name = "rpt_top_customers"
-    numbers = ["expected_spend", "spend_p10", "spend_p50", "spend_p90"]
-    frame = _table(ctx, name, ["customer_id", *numbers])
+    frame = _table(ctx, name, ["customer_id", "expected_spend"])
+    # The levels of var quantiles, as the report's columns name them (p10, p50, p90 by default).
+    levels = _quantile_levels(frame.columns, "spend_p")
+    if not levels:
+        raise _Unavailable(f"No data: table {name} has no spend_p<level> column")
+    numbers = ["expected_spend", *(f"spend_p{suffix}" for suffix, _ in levels)]
     frame = _numeric(frame, name, numbers).sort_values("expected_spend", ascending=False).head(20)
     has_prob = "prob_purchase" in frame.columns
     labels = [
@@ -581,24 +588,28 @@ def _chart_forecast_intervals(ctx: _Context) -> _Chart:
         )
     ]
     figure = _figure(120 + 24 * len(frame), margin={"l": 200, "r": 20, "t": 40, "b": 50})
-    figure.add_bar(
-        name="p10 to p90 (80% interval)",
-        y=labels,
-        base=frame["spend_p10"],
-        x=frame["spend_p90"] - frame["spend_p10"],
-        orientation="h",
-        marker_color=LIGHT_BLUE,
-        customdata=frame[["spend_p10", "spend_p90"]].to_numpy(),
-        hovertemplate="%{y}: p10 %{customdata[0]:,.2f} to p90 %{customdata[1]:,.2f}<extra></extra>",
-    )
-    figure.add_scatter(
-        name="p50 (median)",
-        y=labels,
-        x=frame["spend_p50"],
-        mode="markers",
-        marker={"symbol": "line-ns", "size": 16, "line": {"width": 3, "color": DARK_BLUE}},
-        hovertemplate="%{y}: median %{x:,.2f}<extra></extra>",
-    )
+    (low, low_level), (high, high_level) = levels[0], levels[-1]
+    if high_level > low_level:
+        figure.add_bar(
+            name=f"p{low} to p{high} ({(high_level - low_level) * 100:g}% interval)",
+            y=labels,
+            base=frame[f"spend_p{low}"],
+            x=frame[f"spend_p{high}"] - frame[f"spend_p{low}"],
+            orientation="h",
+            marker_color=LIGHT_BLUE,
+            customdata=frame[[f"spend_p{low}", f"spend_p{high}"]].to_numpy(),
+            hovertemplate=f"%{{y}}: p{low} %{{customdata[0]:,.2f}} to p{high}"
+            " %{customdata[1]:,.2f}<extra></extra>",
+        )
+    if "spend_p50" in frame.columns:
+        figure.add_scatter(
+            name="p50 (median)",
+            y=labels,
+            x=frame["spend_p50"],
+            mode="markers",
+            marker={"symbol": "line-ns", "size": 16, "line": {"width": 3, "color": DARK_BLUE}},
+            hovertemplate="%{y}: median %{x:,.2f}<extra></extra>",
+        )
     figure.add_scatter(
         name="expected spend",
         y=labels,
@@ -1275,9 +1286,10 @@ SPECS: dict[str, _Spec] = {
     ),
     "forecast-intervals": _Spec(
         "Top customers: forecast intervals",
-        "The customers with the highest expected spend. Bars span the p10 to p90 spend "
-        "quantiles (an 80% interval), the dark tick is the median and the dot the expected "
-        "value; P(buy) is the probability of any purchase in the horizon.",
+        "The customers with the highest expected spend. Bars span the lowest to the highest "
+        "spend quantile of var quantiles (p10 to p90 by default, an 80% interval), the dark "
+        "tick is the median and the dot the expected value; P(buy) is the probability of any "
+        "purchase in the horizon.",
         _chart_forecast_intervals,
     ),
     "total-forecast": _Spec(
@@ -1394,6 +1406,7 @@ def _summary_cards(ctx: _Context) -> str:
     summary = _summary_row(ctx)
     if summary is None:
         return '<p class="no-data">No data: table rpt_prediction_summary is missing or empty</p>'
+    levels = [suffix for suffix, _ in _quantile_levels(summary.index, "mean_spend_p")]
     cards = [
         ("Customers scored", _fmt_int(summary.get("customers"))),
         (ctx.amount("Total expected spend"), _fmt_amount(summary.get("total_expected_spend"))),
@@ -1403,8 +1416,8 @@ def _summary_cards(ctx: _Context) -> str:
             f"{_fmt_amount(summary.get('median_expected_spend'))}",
         ),
         (
-            "Mean p10 · p50 · p90",
-            " · ".join(_fmt_amount(summary.get(f"mean_spend_p{q}")) for q in (10, 50, 90)),
+            "Mean " + " · ".join(f"p{suffix}" for suffix in levels),
+            " · ".join(_fmt_amount(summary.get(f"mean_spend_p{suffix}")) for suffix in levels),
         ),
         ("Mean purchase probability", _fmt_pct(summary.get("mean_prob_purchase"))),
         ("Forecast as of", _fmt_date(summary.get("as_of_date"))),

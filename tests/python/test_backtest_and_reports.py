@@ -232,6 +232,34 @@ def test_the_drivers_can_be_turned_off(tmp_path) -> None:
     assert "customer_prediction_drivers" not in listed.output
 
 
+def test_any_quantile_levels_build_and_show_in_the_reports(tmp_path) -> None:
+    """Var quantiles takes any levels in (0, 1): the reports and their tests follow them,
+    even without a median."""
+    path = tmp_path / "transactions.csv"
+    write_transactions(generate_transactions(customers=600, seed=8).transactions, path)
+    result = dbt_runner(tmp_path)(
+        "build",
+        variables={"transactions_path": str(path), "quantiles": [0.05, 0.25, 0.75, 0.95]},
+    )
+    assert result.returncode == 0, result.output
+    levels = ["spend_p5", "spend_p25", "spend_p75", "spend_p95"]
+    for table, columns in (
+        ("customer_predictions", levels),
+        ("rpt_top_customers", levels),
+        ("rpt_new_customers", levels),
+        ("rpt_prediction_summary", [f"mean_{column}" for column in levels]),
+    ):
+        names = [row[0] for row in result.query(f"describe {table}")]
+        assert [name for name in names if "spend_p" in name] == columns, (table, names)
+    report = report_file(result, tmp_path)
+    assert "Mean p5 · p25 · p75 · p95" in report.read_text()
+    page = open_report(report, tmp_path / "screenshots")
+    assert page.errors == []
+    intervals = page.charts["forecast-intervals"]
+    assert_draws_data(intervals)
+    assert "p5 to p95 (90% interval)" in intervals.text
+
+
 def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> None:
     end = dt.date(2025, 12, 31)
     path = tmp_path / "short.csv"

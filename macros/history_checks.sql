@@ -108,11 +108,13 @@
         "select min(first_transaction_date), max(as_of_date) from " ~ features
     ).rows[0] -%}
     {%- set days = (span[1] - span[0]).days + 1 -%}
-    {%- set needed = var('min_training_history_days') + var('min_label_window_days') -%}
+    {%- set label_days = [var('min_label_window_days') | int, var('horizon_days') | int] | min -%}
+    {%- set needed = var('min_training_history_days') + label_days -%}
     {{ exceptions.raise_compiler_error(
         "The history in " ~ var('transactions_path') ~ " runs from " ~ span[0] ~ " to " ~ span[1]
         ~ " (" ~ days ~ (" day" if days == 1 else " days") ~ "); training needs at least " ~ needed
-        ~ " days (vars min_training_history_days + min_label_window_days): give a longer history,"
+        ~ " days (vars min_training_history_days + min_label_window_days, or the horizon when"
+        ~ " shorter): give a longer history,"
         ~ " or score with a registered model (--score-only)."
     ) }}
 {% endmacro %}

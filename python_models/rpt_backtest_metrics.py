@@ -19,7 +19,7 @@ def model(dbt, session):
         f"The history from {first} to {as_of} ({(as_of - first).days} days) is too short for "
         f"an out-of-time backtest: it forecasts at as_of_date - {horizon} days and needs "
         f"{settings['min_training_history_days']} days of history plus a label window of "
-        f"{settings['min_label_window_days']} days before that date."
+        f"{min(int(settings['min_label_window_days']), horizon)} days before that date."
     )
     metrics = metrics_table(to_pandas(dbt.ref("backtest_predictions")), quantiles, reason)
     return as_model_result(session, metrics)

@@ -29,8 +29,9 @@
 
 {%- set step_back_days = '-steps.step * ' ~ number_var('training_cutoff_step_days', whole=true) %}
 {%- set calibration_days = 'least(horizon_days, ' ~ number_var('calibration_window_days', whole=true) ~ ')' %}
+{#- A horizon shorter than var min_label_window_days (a week ahead) takes windows of its own length. -#}
 {%- set kept_cutoff -%}
-    label_window_days >= {{ number_var('min_label_window_days', whole=true) }}
+    label_window_days >= least(horizon_days, {{ number_var('min_label_window_days', whole=true) }})
     and {{ dbt.datediff('first_transaction_date', 'cutoff_date', 'day') }}
     >= {{ number_var('min_training_history_days', whole=true) }}
 {%- endset %}

@@ -53,9 +53,21 @@
             "select rejection_reason, count(*) from " ~ rejected
             ~ " group by rejection_reason order by count(*) desc, rejection_reason limit 1"
         ).rows[0] -%}
-        {%- set message = "None of the " ~ rows ~ " rows of " ~ path ~ " is a valid transaction"
-            ~ " (the most common reason: " ~ reasons[0] ~ ", " ~ reasons[1] ~ (" row" if reasons[1] == 1 else " rows")
-            ~ "); see the table rejected_transactions." -%}
+        {%- set message = "None of the " ~ "{:,}".format(rows) ~ " rows of " ~ path ~ " is a valid transaction"
+            ~ " (the most common reason: " ~ reasons[0] ~ ", " ~ "{:,}".format(reasons[1])
+            ~ (" row" if reasons[1] == 1 else " rows") ~ "); see the table rejected_transactions." -%}
+        {#- Amounts written with a decimal comma (56,22) are the usual cause of the first. -#}
+        {%- if reasons[0] in ('non_numeric_amount', 'non_numeric_unit_price') and var('decimal_separator') == '.' -%}
+            {%- set column = 'amount_raw' if reasons[0] == 'non_numeric_amount' else 'unit_price_raw' -%}
+            {%- set example = run_query(
+                "select " ~ column ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
+                ~ "' order by source_file, source_row_number limit 1"
+            ).columns[0].values()[0] -%}
+            {%- if modules.re.fullmatch('\\s*[-+]?[0-9]*,[0-9]+\\s*', example or '') -%}
+                {%- set message = message ~ " Its numbers are written with a decimal comma (e.g. "
+                    ~ (example | trim | tojson) ~ "): set the var decimal_separator to ','." -%}
+            {%- endif -%}
+        {%- endif -%}
     {%- endif -%}
     {{ exceptions.raise_compiler_error(message) }}
 {% endmacro %}

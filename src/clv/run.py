@@ -166,21 +166,35 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
                     "select coalesce(rejection_reason, category), row_count from rpt_data_quality"
                 ).fetchall()
             )
+            # Numbers written with a decimal comma (12,50) where the var says a point.
+            commas, example = connection.execute(
+                "select count(*), min(trim(amount_raw)) from rejected_transactions"
+                " where rejection_reason = 'non_numeric_amount'"
+                " and regexp_full_match(trim(amount_raw), '[-+]?[0-9]*,[0-9]+')"
+            ).fetchone()
         except duckdb.CatalogException:  # an engine whose copy leaves the report out
             return []
     rows, copies = counts.get("raw", 0), counts.get("duplicate_transaction_id", 0)
-    if not rows or copies <= rows / 2:
-        return []
-    column = variables.get("transaction_id_column") or project_var_defaults().get(
-        "transaction_id_column"
-    )
-    # Most rows "copies" of an id: the id names an order whose lines are the rows.
-    return [
-        f"{copies:,} of the {rows:,} rows ({copies / rows:.0%}) were rejected as"
-        f" duplicate_transaction_id: if the column {column!r} (var transaction_id_column) names"
-        f" an order with one row per line, set the var order_id_column to {column!r} instead"
-        " (and transaction_id_column to null), so that each order is one purchase of its lines"
-    ]
+    warnings = []
+    if rows and copies > rows / 2:
+        column = variables.get("transaction_id_column") or project_var_defaults().get(
+            "transaction_id_column"
+        )
+        # Most rows "copies" of an id: the id names an order whose lines are the rows.
+        warnings.append(
+            f"{copies:,} of the {rows:,} rows ({copies / rows:.0%}) were rejected as"
+            f" duplicate_transaction_id: if the column {column!r} (var transaction_id_column)"
+            f" names an order with one row per line, set the var order_id_column to {column!r}"
+            " instead (and transaction_id_column to null), so that each order is one purchase"
+            " of its lines"
+        )
+    if commas:
+        warnings.append(
+            f"{commas:,} of the {rows:,} rows were rejected as non_numeric_amount with a decimal"
+            f" comma (e.g. {example!r}): if the file writes its numbers so, set the var"
+            " decimal_separator to ','"
+        )
+    return warnings
 
 
 HEADER_LINES = ("Compilation Error", "Runtime Error", "Database Error", ">", "compiled code at")

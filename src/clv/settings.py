@@ -97,6 +97,12 @@ def delimiter(name: str, value: Any) -> str:
     return value
 
 
+def decimal_separator(name: str, value: Any) -> str:
+    if value not in (".", ","):
+        raise SettingsError(f"{name} must be '.' or ',', got {_shown(value)}")
+    return value
+
+
 def encoding(name: str, value: Any) -> str:
     normalised = value.strip().lower().replace("_", "-") if isinstance(value, str) else value
     aliases = {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1", "iso-8859-1": "latin-1"}
@@ -140,6 +146,7 @@ RULES: dict[str, Rule] = {
     "order_id_column": text_or_none,
     "transaction_date_format": date_format,
     "csv_delimiter": delimiter,
+    "decimal_separator": decimal_separator,
     "input_encoding": encoding,
     "max_line_bytes": whole_number(1024),
     "amount_min": number,

@@ -447,6 +447,56 @@ def test_an_as_of_date_past_the_history_is_refused(run_dbt, tmp_path: Path) -> N
     assert within.returncode == 0, within.output
 
 
+def test_decimal_commas_are_read_with_the_var_and_named_without_it(run_dbt, tmp_path: Path) -> None:
+    """A European export: ';' between fields, ',' before the cents. With the var set, a
+    value holding a point (a thousands separator, or a slip) is quarantined, never read
+    a thousand times off; without it, the run says which var to set."""
+    from clv.run import input_warnings
+
+    path = tmp_path / "european.csv"
+    path.write_text(
+        HEADER.replace(",", ";")
+        + "T1;C1;2025-01-02;12,50\nT2;C2;2025-01-03;-3,25\nT3;C1;2025-02-01;7\n"
+        + "T4;C2;2025-02-02;1.234,56\nT5;C1;2025-03-01;12.5\n"
+    )
+    comma = {"transactions_path": str(path), "csv_delimiter": ";"}
+    read = run_dbt(
+        "run", "--select", "+stg_transactions__rows",
+        variables={**comma, "decimal_separator": ","},
+    )  # fmt: skip
+    assert read.returncode == 0, read.output
+    assert read.query(
+        "select transaction_id, amount, rejection_reason from stg_transactions__rows order by 1"
+    ) == [
+        ("T1", 12.5, None),
+        ("T2", -3.25, None),
+        ("T3", 7.0, None),
+        ("T4", None, "non_numeric_amount"),
+        ("T5", None, "non_numeric_amount"),
+    ]
+
+    # Without the var, the rows a comma broke are quarantined and the run names the var.
+    misread = run_dbt(
+        "run", "--select", "+rpt_data_quality +rejected_transactions", variables=comma
+    )  # fmt: skip
+    assert misread.returncode == 0, misread.output
+    assert input_warnings(misread.database, comma) == [
+        "2 of the 5 rows were rejected as non_numeric_amount with a decimal comma (e.g."
+        " '-3,25'): if the file writes its numbers so, set the var decimal_separator to ','"
+    ]
+    # And where not one amount reads, the build is refused saying the same.
+    all_commas = tmp_path / "all_commas.csv"
+    all_commas.write_text(
+        path.read_text().replace(";7\n", ";7,00\n").replace("1.234,56", "1234,56")
+        .replace("12.5", "2,5")
+    )  # fmt: skip
+    assert (
+        f"None of the 5 rows of {all_commas} is a valid transaction (the most common reason:"
+        " non_numeric_amount, 5 rows); see the table rejected_transactions. Its numbers are"
+        " written with a decimal comma (e.g. \"12,50\"): set the var decimal_separator to ','."
+    ) in refusal(run_dbt, all_commas, csv_delimiter=";")
+
+
 def test_files_that_do_not_fit_the_settings_are_named(run_dbt, tmp_path: Path) -> None:
     semicolons = tmp_path / "semicolons.csv"
     semicolons.write_text(HEADER.replace(",", ";") + "T1;C1;2025-01-01;1.00\n")

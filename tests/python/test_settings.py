@@ -31,6 +31,7 @@ TEXT_VARS = {
 WRONG_TYPES = {
     "transaction_date_format": 12,
     "csv_delimiter": 1,
+    "decimal_separator": ";",
     "input_encoding": "cp1252",
     "max_line_bytes": "2 MB",
     "amount_min": "0 EUR",

@@ -48,9 +48,9 @@
 {%- set order_lines = 'true' if 'order_id' in mapped else 'false' %}
 {%- set unit_prices = 'true' if 'unit_price' in mapped else 'false' %}
 {%- if 'unit_price' in mapped %}
-    {%- set amount = try_cast('quantity_raw', 'double') ~ ' * ' ~ try_cast('unit_price_raw', 'double') %}
+    {%- set amount = parse_number('quantity_raw') ~ ' * ' ~ parse_number('unit_price_raw') %}
 {%- else %}
-    {%- set amount = try_cast('amount_raw', 'double') %}
+    {%- set amount = parse_number('amount_raw') %}
 {%- endif %}
 
 {%- if var('transaction_date_format') %}
@@ -97,8 +97,8 @@ parsed as (
         end as customer_id,
         {{ parsed_timestamp }} as transaction_at,
         {{ amount }} as amount,
-        {{ try_cast('unit_price_raw', 'double') }} as unit_price,
-        {{ try_cast('quantity_raw', 'double') }} as quantity,
+        {{ parse_number('unit_price_raw') }} as unit_price,
+        {{ parse_number('quantity_raw') }} as quantity,
         {{ transaction_id_text }} as transaction_id,
         nullif(trim(order_id_raw), '') as order_id
     from source_rows

@@ -56,16 +56,20 @@
         {%- set message = "None of the " ~ "{:,}".format(rows) ~ " rows of " ~ path ~ " is a valid transaction"
             ~ " (the most common reason: " ~ reasons[0] ~ ", " ~ "{:,}".format(reasons[1])
             ~ (" row" if reasons[1] == 1 else " rows") ~ "); see the table rejected_transactions." -%}
-        {#- Amounts written with a decimal comma (56,22) are the usual cause of the first. -#}
-        {%- if reasons[0] in ('non_numeric_amount', 'non_numeric_unit_price') and var('decimal_separator') == '.' -%}
-            {%- set column = 'amount_raw' if reasons[0] == 'non_numeric_amount' else 'unit_price_raw' -%}
-            {%- set example = run_query(
-                "select " ~ column ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
-                ~ "' order by source_file, source_row_number limit 1"
-            ).columns[0].values()[0] -%}
-            {%- if modules.re.fullmatch('\\s*[-+]?[0-9]*,[0-9]+\\s*', example or '') -%}
-                {%- set message = message ~ " Its numbers are written with a decimal comma (e.g. "
-                    ~ (example | trim | tojson) ~ "): set the var decimal_separator to ','." -%}
+        {#- Numbers holding the mark the vars leave unread (12,50 or 1,234.50) are the usual cause. -#}
+        {%- set columns = {'non_numeric_amount': 'amount_raw', 'non_numeric_unit_price': 'unit_price_raw',
+            'non_numeric_quantity': 'quantity_raw'} -%}
+        {%- if reasons[0] in columns and var('thousands_separator') is none -%}
+            {%- set other = ',' if var('decimal_separator') == '.' else '.' -%}
+            {%- set examples = run_query(
+                "select " ~ columns[reasons[0]] ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
+                ~ "' and " ~ dbt.position(sql_string(other), columns[reasons[0]]) ~ " > 0"
+                ~ " order by source_file, source_row_number limit 1"
+            ).columns[0].values() -%}
+            {%- if examples -%}
+                {%- set message = message ~ " Its numbers hold a " ~ (other | tojson) ~ " (e.g. "
+                    ~ (examples[0] | trim | tojson) ~ "): set the var thousands_separator to '" ~ other
+                    ~ "' if it groups thousands, or decimal_separator to '" ~ other ~ "' if it marks decimals." -%}
             {%- endif -%}
         {%- endif -%}
     {%- endif -%}

@@ -155,31 +155,54 @@ def project_var_defaults() -> dict:
     return project.get("vars", {})
 
 
+NUMBER_COLUMNS = {
+    "non_numeric_amount": "amount_raw",
+    "non_numeric_unit_price": "unit_price_raw",
+    "non_numeric_quantity": "quantity_raw",
+}
+
+
 def input_warnings(database: Path, variables: dict) -> list[str]:
     """Sentences about the input that a run which succeeded should still say."""
     import duckdb
 
+    settings = {**project_var_defaults(), **variables}
+    decimal, thousands = settings["decimal_separator"], settings["thousands_separator"]
+    # The mark the vars leave unread: a thousands separator, or a decimal mark unset.
+    other = "," if decimal == "." else "."
     with duckdb.connect(str(database)) as connection:
         try:
-            counts = dict(
-                connection.execute(
-                    "select coalesce(rejection_reason, category), row_count from rpt_data_quality"
-                ).fetchall()
-            )
-            # Numbers written with a decimal comma (12,50) where the var says a point.
-            commas, example = connection.execute(
-                "select count(*), min(trim(amount_raw)) from rejected_transactions"
-                " where rejection_reason = 'non_numeric_amount'"
-                " and regexp_full_match(trim(amount_raw), '[-+]?[0-9]*,[0-9]+')"
+            counts = connection.execute(
+                "select rejection_reason, count(*) from rejected_transactions group by 1"
+                " order by 2 desc, 1"
+            ).fetchall()
+            rows = connection.execute(
+                "select row_count from rpt_data_quality where category = 'raw'"
+            ).fetchone()[0]
+            misread = connection.execute(
+                "select rejection_reason, count(*), min(trim(value)) from ("
+                + " union all ".join(
+                    f"select rejection_reason, {column} as value from rejected_transactions"
+                    f" where rejection_reason = '{reason}'"
+                    for reason, column in NUMBER_COLUMNS.items()
+                )
+                + ") where contains(value, ?) group by 1 order by 2 desc, 1 limit 1",
+                [other],
             ).fetchone()
         except duckdb.CatalogException:  # an engine whose copy leaves the report out
             return []
-    rows, copies = counts.get("raw", 0), counts.get("duplicate_transaction_id", 0)
     warnings = []
-    if rows and copies > rows / 2:
-        column = variables.get("transaction_id_column") or project_var_defaults().get(
-            "transaction_id_column"
+    rejected = sum(count for _, count in counts)
+    if rejected:
+        reasons = ", ".join(f"{reason} {count:,}" for reason, count in counts[:3])
+        more = f" and {len(counts) - 3} more reasons" if len(counts) > 3 else ""
+        warnings.append(
+            f"{rejected:,} of the {rows:,} rows ({rejected / rows:.1%}) were quarantined"
+            f" ({reasons}{more}): each is in the table rejected_transactions with its reason"
         )
+    copies = dict(counts).get("duplicate_transaction_id", 0)
+    if rows and copies > rows / 2:
+        column = settings["transaction_id_column"]
         # Most rows "copies" of an id: the id names an order whose lines are the rows.
         warnings.append(
             f"{copies:,} of the {rows:,} rows ({copies / rows:.0%}) were rejected as"
@@ -188,11 +211,12 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
             " instead (and transaction_id_column to null), so that each order is one purchase"
             " of its lines"
         )
-    if commas:
+    if misread and thousands is None:
+        reason, count, example = misread
         warnings.append(
-            f"{commas:,} of the {rows:,} rows were rejected as non_numeric_amount with a decimal"
-            f" comma (e.g. {example!r}): if the file writes its numbers so, set the var"
-            " decimal_separator to ','"
+            f"{count:,} of the {rows:,} rows were rejected as {reason} holding a {other!r}"
+            f" (e.g. {example!r}): set the var thousands_separator to {other!r} if it groups"
+            f" thousands, or decimal_separator to {other!r} if it marks decimals"
         )
     return warnings
 

@@ -103,6 +103,12 @@ def decimal_separator(name: str, value: Any) -> str:
     return value
 
 
+def thousands_separator(name: str, value: Any) -> str | None:
+    if value not in (None, ",", ".", " ", "'"):
+        raise SettingsError(f"{name} must be null, ',', '.', ' ' or \"'\", got {_shown(value)}")
+    return value
+
+
 def encoding(name: str, value: Any) -> str:
     normalised = value.strip().lower().replace("_", "-") if isinstance(value, str) else value
     aliases = {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1", "iso-8859-1": "latin-1"}
@@ -147,6 +153,7 @@ RULES: dict[str, Rule] = {
     "transaction_date_format": date_format,
     "csv_delimiter": delimiter,
     "decimal_separator": decimal_separator,
+    "thousands_separator": thousands_separator,
     "input_encoding": encoding,
     "max_line_bytes": whole_number(1024),
     "amount_min": number,
@@ -205,4 +212,9 @@ def check_vars(variables: dict[str, Any], defaults: dict[str, Any]) -> dict[str,
     low, high = merged.get("amount_min"), merged.get("amount_max")
     if low is not None and high is not None and low > high:
         raise SettingsError(f"the var amount_min ({low}) must not be above amount_max ({high})")
+    if merged.get("thousands_separator") == merged.get("decimal_separator"):
+        raise SettingsError(
+            f"the vars thousands_separator and decimal_separator are both"
+            f" {merged['decimal_separator']!r}: one mark cannot be both"
+        )
     return checked

@@ -447,53 +447,74 @@ def test_an_as_of_date_past_the_history_is_refused(run_dbt, tmp_path: Path) -> N
     assert within.returncode == 0, within.output
 
 
-def test_decimal_commas_are_read_with_the_var_and_named_without_it(run_dbt, tmp_path: Path) -> None:
-    """A European export: ';' between fields, ',' before the cents. With the var set, a
-    value holding a point (a thousands separator, or a slip) is quarantined, never read
-    a thousand times off; without it, the run says which var to set."""
+def test_number_marks_are_read_as_the_vars_say_and_named_without_them(
+    run_dbt, tmp_path: Path
+) -> None:
+    """Exports write 12,50 or 1,234.56 or 1 234,56. Each mark is read only where the vars
+    decimal_separator and thousands_separator put it: any other mark makes the value not a
+    number, its row quarantined rather than read a thousand times off. Without the vars,
+    the run says which to set."""
     from clv.run import input_warnings
 
-    path = tmp_path / "european.csv"
-    path.write_text(
+    european = tmp_path / "european.csv"
+    european.write_text(
         HEADER.replace(",", ";")
         + "T1;C1;2025-01-02;12,50\nT2;C2;2025-01-03;-3,25\nT3;C1;2025-02-01;7\n"
-        + "T4;C2;2025-02-02;1.234,56\nT5;C1;2025-03-01;12.5\n"
+        + "T4;C2;2025-02-02;1.234,56\nT5;C1;2025-03-01;12.5\nT6;C2;2025-03-02;1 234 567,5\n"
+        + "T7;C1;2025-03-03;1\u00a0234,5\n"
     )
-    comma = {"transactions_path": str(path), "csv_delimiter": ";"}
-    read = run_dbt(
-        "run", "--select", "+stg_transactions__rows",
-        variables={**comma, "decimal_separator": ","},
-    )  # fmt: skip
-    assert read.returncode == 0, read.output
-    assert read.query(
-        "select transaction_id, amount, rejection_reason from stg_transactions__rows order by 1"
-    ) == [
-        ("T1", 12.5, None),
-        ("T2", -3.25, None),
-        ("T3", 7.0, None),
-        ("T4", None, "non_numeric_amount"),
-        ("T5", None, "non_numeric_amount"),
-    ]
 
-    # Without the var, the rows a comma broke are quarantined and the run names the var.
+    def amounts(path: Path, **variables) -> list[tuple]:
+        read = run_dbt(
+            "run", "--select", "+stg_transactions__rows",
+            variables={"transactions_path": str(path), **variables},
+        )  # fmt: skip
+        assert read.returncode == 0, read.output
+        return read.query("select amount from stg_transactions__rows order by transaction_id")
+
+    comma = {"csv_delimiter": ";", "decimal_separator": ","}
+    assert amounts(european, **comma) == [
+        (12.5,), (-3.25,), (7.0,), (None,), (None,), (None,), (None,)
+    ]  # fmt: skip
+    # Spaces group thousands, also the no-break ones spreadsheets write; a point still does not.
+    assert amounts(european, **comma, thousands_separator=" ") == [
+        (12.5,), (-3.25,), (7.0,), (None,), (None,), (1234567.5,), (1234.5,)
+    ]  # fmt: skip
+
+    # A point before the cents and commas between groups of three digits, only there.
+    american = tmp_path / "american.csv"
+    american.write_text(
+        HEADER + 'T1,C1,2025-01-02,"1,686.60"\nT2,C2,2025-01-03,"-1,000"\nT3,C1,2025-02-01,7\n'
+        + 'T4,C2,2025-02-02,"12,50"\nT5,C1,2025-03-01,"1,234,567.5"\n'
+    )  # fmt: skip
+    assert amounts(american, thousands_separator=",") == [
+        (1686.6,), (-1000.0,), (7.0,), (None,), (1234567.5,)
+    ]  # fmt: skip
+
+    # Without the var, the rows a comma broke are quarantined, and the run says so and
+    # names both vars: the comma in 1,686.60 groups thousands, the one in 12,50 does not.
     misread = run_dbt(
-        "run", "--select", "+rpt_data_quality +rejected_transactions", variables=comma
+        "run", "--select", "+rpt_data_quality +rejected_transactions",
+        variables={"transactions_path": str(american)},
     )  # fmt: skip
     assert misread.returncode == 0, misread.output
-    assert input_warnings(misread.database, comma) == [
-        "2 of the 5 rows were rejected as non_numeric_amount with a decimal comma (e.g."
-        " '-3,25'): if the file writes its numbers so, set the var decimal_separator to ','"
+    assert input_warnings(misread.database, {}) == [
+        "4 of the 5 rows (80.0%) were quarantined (non_numeric_amount 4): each is in the table"
+        " rejected_transactions with its reason",
+        "4 of the 5 rows were rejected as non_numeric_amount holding a ',' (e.g. '-1,000'): set"
+        " the var thousands_separator to ',' if it groups thousands, or decimal_separator to ','"
+        " if it marks decimals",
     ]
     # And where not one amount reads, the build is refused saying the same.
     all_commas = tmp_path / "all_commas.csv"
     all_commas.write_text(
-        path.read_text().replace(";7\n", ";7,00\n").replace("1.234,56", "1234,56")
-        .replace("12.5", "2,5")
-    )  # fmt: skip
+        HEADER.replace(",", ";") + "T1;C1;2025-01-02;12,50\nT2;C2;2025-01-03;7,00\n"
+    )
     assert (
-        f"None of the 5 rows of {all_commas} is a valid transaction (the most common reason:"
-        " non_numeric_amount, 5 rows); see the table rejected_transactions. Its numbers are"
-        " written with a decimal comma (e.g. \"12,50\"): set the var decimal_separator to ','."
+        f"None of the 2 rows of {all_commas} is a valid transaction (the most common reason:"
+        " non_numeric_amount, 2 rows); see the table rejected_transactions. Its numbers hold a"
+        ' "," (e.g. "12,50"): set the var thousands_separator to \',\' if it groups thousands,'
+        " or decimal_separator to ',' if it marks decimals."
     ) in refusal(run_dbt, all_commas, csv_delimiter=";")
 
 
@@ -656,7 +677,13 @@ def test_order_lines_are_one_purchase_whose_amount_is_the_sum_of_its_lines(
         variables={"transactions_path": str(path), **as_ids}, database="misread",
     )  # fmt: skip
     assert misread.returncode == 0, misread.output
-    [warning] = input_warnings(misread.database, as_ids)
+    quarantined, warning = input_warnings(misread.database, as_ids)
+    assert "were quarantined (duplicate_transaction_id " in quarantined
     assert "rejected as duplicate_transaction_id: if the column 'InvoiceNo'" in warning
     assert "set the var order_id_column to 'InvoiceNo' instead" in warning
-    assert input_warnings(result.database, ORDER_LINE_VARS) == []
+    # Mapped right, the run still says what it quarantined, and nothing more.
+    assert input_warnings(result.database, ORDER_LINE_VARS) == [
+        f"4 of the {len(lines) + 4:,} rows ({4 / (len(lines) + 4):.1%}) were quarantined"
+        " (order_id_with_several_customers 2, order_id_with_several_dates 2): each is in the"
+        " table rejected_transactions with its reason"
+    ]

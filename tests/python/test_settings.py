@@ -32,6 +32,7 @@ WRONG_TYPES = {
     "transaction_date_format": 12,
     "csv_delimiter": 1,
     "decimal_separator": ";",
+    "thousands_separator": "_",
     "input_encoding": "cp1252",
     "max_line_bytes": "2 MB",
     "amount_min": "0 EUR",
@@ -99,6 +100,8 @@ def test_an_unknown_var_is_refused_with_the_closest_name() -> None:
 def test_bounds_are_checked_against_the_defaults_too() -> None:
     with pytest.raises(settings.SettingsError, match="amount_min .5000000. must not be above"):
         settings.check_vars({"amount_min": 5_000_000}, DEFAULTS)
+    with pytest.raises(settings.SettingsError, match="are both ',': one mark cannot be both"):
+        settings.check_vars({"decimal_separator": ",", "thousands_separator": ","}, DEFAULTS)
 
 
 def test_values_are_normalised_for_dbt() -> None:

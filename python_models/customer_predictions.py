@@ -10,7 +10,7 @@ from clv.engine import (
     to_pandas,
     where_equals,
 )
-from clv.scoring import ScoringModel, score_reader, score_spark
+from clv.scoring import ScoringModel, score_reader, score_spark, version_does_not_fit
 
 # Measured on 1M customers (dbt run -s customer_predictions): 20k rows a batch 8.3 s and
 # 0.72 GB peak, 100k 7.9 s and 0.83 GB, 500k 7.4 s and 0.92 GB. Per-batch overhead is
@@ -41,6 +41,14 @@ def model(dbt, session):
         version,
         known_versions=versions,
     )
+    refused = version_does_not_fit(
+        scoring_model.model_version,
+        (scoring_model.horizon_days, scoring_model.levels),
+        int(settings["horizon_days"]),
+        [float(level) for level in settings["quantiles"].split(",")],
+    )
+    if refused:
+        raise ValueError(refused)
     features = dbt.ref("int_customer_features_as_of_date")
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     if is_spark(features):

@@ -323,6 +323,35 @@ def input_files(pattern: str) -> list[Path]:
     return paths
 
 
+def check_model_fits(database: Path, variables: dict) -> None:
+    """A scoring run forecasts the horizon and quantile levels its model version was
+    trained for: refused here before dbt starts (customer_predictions refuses the same,
+    on either engine, when dbt is run by hand)."""
+    import duckdb
+
+    from clv.scoring import version_does_not_fit
+
+    run_settings = {**project_var_defaults(), **variables}
+    with duckdb.connect(str(database), read_only=True) as connection:
+        found = connection.execute(
+            "select model_version, horizon_days, calibrated_levels from model_registry"
+            " where model_version = coalesce(?, (select max(model_version) from model_registry))"
+            " limit 1",
+            [run_settings.get("model_version")],
+        ).fetchone()
+    if found is None or found[2] is None:
+        return  # unknown, or of an earlier release: customer_predictions says which
+    version, horizon, levels = found
+    refused = version_does_not_fit(
+        version,
+        (horizon, [float(level) for level in json.loads(levels)]),
+        int(run_settings["horizon_days"]),
+        run_settings["quantiles"],
+    )
+    if refused:
+        raise InputRefused(refused)
+
+
 def run(args: argparse.Namespace) -> int:
     started = time.time()
     output = Path(args.output).resolve()
@@ -339,6 +368,8 @@ def run(args: argparse.Namespace) -> int:
             use_spark_on_this_machine()
         else:
             output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
+            if args.score_only:
+                check_model_fits(database, variables)
         database.parent.mkdir(parents=True, exist_ok=True)
         mode = "scoring with the latest registered model" if args.score_only else "full build"
         print(f"clv run: {mode} of {args.input} into {output}", flush=True)

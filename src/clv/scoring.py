@@ -53,6 +53,10 @@ class ScoringModel:
     expected_spend: lgb.Booster | None = None
     # The horizon's seasonal level (clv.season): none for earlier releases.
     season: Season = field(default_factory=Season)
+    # The horizon it was trained on (none for earlier releases) and its levels, as the
+    # var quantiles named them.
+    horizon_days: int | None = None
+    levels: list[float] = field(default_factory=list)
 
     @classmethod
     def from_registry(
@@ -123,6 +127,8 @@ class ScoringModel:
             spend_given_purchase=[lgb.Booster(model_str=text) for text in spend["model_text"]],
             expected_spend=lgb.Booster(model_str=expected.iloc[0]) if len(expected) else None,
             season=_season(rows),
+            horizon_days=_trained_horizon(rows),
+            levels=sorted(float(level) for level in calibrated),
         )
 
     @property
@@ -136,6 +142,45 @@ class ScoringModel:
 
     def without_season(self) -> ScoringModel:
         return replace(self, season=Season())
+
+
+def _trained_horizon(rows: pd.DataFrame) -> int | None:
+    horizon = rows["horizon_days"].iloc[0] if "horizon_days" in rows else None
+    return None if pd.isna(horizon) else int(horizon)
+
+
+def version_does_not_fit(
+    version: str,
+    trained: tuple[int | None, list[float]],
+    horizon_days: int,
+    levels: list[float],
+) -> str | None:
+    """Why a version cannot forecast a run's horizon and quantile levels, or None.
+
+    trained is the version's (horizon, levels). Its boosters learned that horizon and
+    each level was calibrated on it, so a scoring run keeps both; a full build trains a
+    version for others.
+    """
+    trained_horizon, trained_levels = trained
+    if trained_horizon is not None and trained_horizon != horizon_days:
+        return (
+            f"model_version {version} was trained and calibrated to forecast {trained_horizon}"
+            f" days ahead, not {horizon_days}: score with --horizon-days {trained_horizon} (var"
+            f" horizon_days), or run the full build (without --score-only) to train a version"
+            f" for {horizon_days} days"
+        )
+
+    def shown(values: list[float]) -> str:
+        return "[" + ", ".join(f"{value:g}" for value in sorted(values)) + "]"
+
+    if shown(trained_levels) != shown(levels):
+        return (
+            f"model_version {version} forecasts the quantile levels {shown(trained_levels)},"
+            f" each calibrated when it was trained, not {shown(levels)}: score with the var"
+            f" quantiles at {shown(trained_levels)}, or run the full build (without"
+            " --score-only) to train a version for yours"
+        )
+    return None
 
 
 def _season(rows: pd.DataFrame) -> Season:

@@ -276,6 +276,32 @@ def test_scoring_only_run_reuses_the_registered_model(build) -> None:
     assert later.query("select count(*) from customer_predictions") == [(history_rows,)]
 
 
+def test_a_scoring_run_keeps_the_horizon_and_levels_its_version_was_trained_for(build) -> None:
+    """The boosters learned the horizon and each level was calibrated on it: plain dbt
+    refuses another in one sentence (clv run, before dbt starts: test_output_safety)."""
+    run, variables, first, _, folder = build
+    shutil.copy(first.database, folder / "other_shape.duckdb")
+    [(version,)] = first.query("select distinct model_version from customer_predictions")
+    for changed, phrase in [
+        (
+            {"horizon_days": 30},
+            f"model_version {version} was trained and calibrated to forecast {HORIZON_DAYS}"
+            f" days ahead, not 30: score with --horizon-days {HORIZON_DAYS}",
+        ),
+        (
+            {"quantiles": [0.25, 0.75]},
+            f"model_version {version} forecasts the quantile levels [0.1, 0.5, 0.9], each"
+            " calibrated when it was trained, not [0.25, 0.75]",
+        ),
+    ]:
+        scored = run(
+            "run", "--select", "customer_predictions",
+            variables={**variables, **changed}, database="other_shape",
+        )  # fmt: skip
+        assert scored.returncode != 0
+        assert phrase in scored.output
+
+
 def warehouse_of_an_earlier_release(build, name: str, *changes: str) -> list[tuple]:
     """A copy of the build's warehouse, named name, as an earlier release left it (the
     changes applied); returns what the last statement selects."""

@@ -491,6 +491,18 @@ def test_a_second_run_replaces_its_own_folder_but_not_one_holding_a_user_file(
     assert {"run.json", "predictions.csv", "report.html"} <= listed_in_marker(output)
     first_summary = json.loads((output / "run.json").read_text())
 
+    # A scoring run keeps the horizon and quantile levels its version was trained for.
+    for flags, phrase in [
+        (["--horizon-days", "30"], "was trained and calibrated to forecast 90 days ahead, not 30"),
+        (["--vars", "{quantiles: [0.25, 0.75]}"], "levels [0.1, 0.5, 0.9], each calibrated"),
+    ]:
+        other = clv(
+            "run", "--input", str(transactions), "--output", str(output), "--score-only", *flags,
+            database=database,
+        )  # fmt: skip
+        assert_refused(other, phrase)
+    assert json.loads((output / "run.json").read_text()) == first_summary
+
     second = clv(
         "run", "--input", str(transactions), "--output", str(output), "--score-only",
         database=database,

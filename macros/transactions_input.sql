@@ -73,6 +73,26 @@
 
 
 {#-
+    An ISO date or datetime as the wall time the file writes: an offset after the time
+    (Z, UTC, +02:00, -0400) is dropped, so a purchase falls on the day the file says, on
+    either engine. DuckDB's cast drops it already; Spark's would move the time to UTC
+    and, near midnight, the purchase to another day.
+-#}
+{% macro parse_iso_timestamp(expression) -%}
+    {{- adapter.dispatch('parse_iso_timestamp', 'clv')(expression) -}}
+{%- endmacro %}
+
+{% macro default__parse_iso_timestamp(expression) -%}
+    {{ try_cast(expression, 'timestamp') }}
+{%- endmacro %}
+
+{% macro spark__parse_iso_timestamp(expression) -%}
+    {%- set time_and_offset = '([0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?) ?(Z|UTC|[+-][0-9]{2}(:?[0-9]{2})?)$' -%}
+    {{ try_cast("regexp_replace(trim(" ~ expression ~ "), " ~ sql_string(time_and_offset) ~ ", '$1')", 'timestamp') }}
+{%- endmacro %}
+
+
+{#-
     A text as a timestamp in the strptime format of the var transaction_date_format
     (e.g. '%d/%m/%Y'); null where it does not match.
 -#}

@@ -9,6 +9,7 @@ percentile of residuals, which round-off of 1e-16 in the base can move by 1e-14)
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -373,6 +374,10 @@ def test_a_dirty_file_is_quarantined_alike(tmp_path) -> None:
     lines = transactions.read_text().splitlines()
     width = lines[0].count(",")
     lines[5:5] = [",".join(["x"] * (width + 3)), "only,two"]
+    # Times with an offset, late in the day: the day is the one the file writes.
+    offsets = ["2026-03-31T23:17:01-05:00", "2026-03-31 23:17:01 -0400", "2026-03-31T23:17:01Z",
+               "2026-03-31T23:17:01.5+0200", "2026-03-31"]  # fmt: skip
+    lines[6:6] = [f"TZ{number},TZ,{when},10.00,1" for number, when in enumerate(offsets)]
     transactions.write_text("\n".join(lines) + "\n")
 
     dbt_build_staging(tmp_path, transactions)
@@ -381,7 +386,20 @@ def test_a_dirty_file_is_quarantined_alike(tmp_path) -> None:
     with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as connection:
         duck = connection.execute("select * from rejected_transactions").df()
         duck_files = connection.execute("select * from stg_transactions__input_files").df()
-    read = spark_tables(tmp_path, "rejected_transactions", "stg_transactions__input_files")
+        duck_days = connection.execute(
+            "select transaction_id, transaction_date from stg_transactions__transactions"
+            " where customer_id = 'TZ' order by 1"
+        ).fetchall()
+    read = spark_tables(
+        tmp_path, "rejected_transactions", "stg_transactions__input_files",
+        "stg_transactions__transactions",
+    )  # fmt: skip
+    assert duck_days == [(f"TZ{number}", dt.date(2026, 3, 31)) for number in range(5)]
+    spark_days = read["stg_transactions__transactions"].query("customer_id == 'TZ'")
+    spark_days = spark_days.assign(day=pd.to_datetime(spark_days["transaction_date"]).dt.date)
+    assert sorted(spark_days[["transaction_id", "day"]].itertuples(index=False, name=None)) == (
+        duck_days
+    )
     on_spark = read["rejected_transactions"]
     # Every line of the file counted as text alike, and accounted for by both readers.
     pd.testing.assert_frame_equal(

@@ -56,7 +56,7 @@
 {%- if var('transaction_date_format') %}
     {%- set parsed_timestamp = parse_timestamp('transaction_date_raw', var('transaction_date_format')) %}
 {%- else %}
-    {%- set parsed_timestamp = try_cast('transaction_date_raw', 'timestamp') %}
+    {%- set parsed_timestamp = parse_iso_timestamp('transaction_date_raw') %}
 {%- endif %}
 
 with

@@ -446,11 +446,18 @@
             {#- One column that holds another separator: the file is not comma-separated. -#}
             {%- set separators = [';', '\t', '|', ','] | reject('equalto', var('csv_delimiter'))
                 | select('in', columns[0]) | list if columns | length == 1 else [] -%}
+            {#- Names are matched exactly: one that differs in case or spaces is named, not taken. -#}
+            {%- set alike = [] -%}
+            {%- for column in columns if column | trim | lower == theirs | trim | lower -%}
+                {%- do alike.append(column) -%}
+            {%- endfor -%}
             {{ exceptions.raise_compiler_error(
                 "Required column '" ~ theirs ~ "' (var " ~ ours ~ "_column) is missing from "
                 ~ file ~ ", which has the columns: " ~ columns | join(', ') ~ "."
                 ~ (" Its header looks " ~ separators[0] | tojson ~ "-separated: set the var csv_delimiter to "
                    ~ separators[0] | tojson ~ "." if separators else "")
+                ~ (" Its column " ~ alike[0] | tojson ~ " differs only in case or spaces: set the var "
+                   ~ ours ~ "_column to " ~ alike[0] | tojson ~ "." if alike else "")
             ) }}
         {%- endfor -%}
         {%- do mapped.update({ours: theirs}) -%}
@@ -471,6 +478,13 @@
         {%- if with_it -%}
             {%- do mapped.update({ours: theirs}) -%}
         {%- endif -%}
+        {%- for column in headers[files[0]] if not with_it and column | trim | lower == theirs | trim | lower -%}
+            {{ exceptions.raise_compiler_error(
+                "The optional column '" ~ theirs ~ "' (var " ~ ours ~ "_column) is not in " ~ files[0]
+                ~ ", but its column " ~ column | tojson ~ " differs only in case or spaces: set the var "
+                ~ ours ~ "_column to " ~ column | tojson ~ " to use it, or to null to ignore it."
+            ) }}
+        {%- endfor -%}
     {%- endfor -%}
 
     {%- set columns = [] -%}

@@ -540,6 +540,21 @@ def test_files_that_do_not_fit_the_settings_are_named(run_dbt, tmp_path: Path) -
         f" {folder / 'january.csv'}" in refusal(run_dbt, folder / "*.csv")
     )
 
+    # Names are matched exactly; one that differs only in case or spaces is named, not taken.
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("transaction_id, customer_id, transaction_date, amount\nT1,C1,2025-01-01,1\n")
+    assert (
+        'Its column " customer_id" differs only in case or spaces: set the var'
+        ' customer_id_column to " customer_id".'
+    ) in refusal(run_dbt, spaced)
+    capitals = tmp_path / "capitals.csv"
+    capitals.write_text("Transaction_ID,customer_id,transaction_date,amount\nT1,C1,2025-01-01,1\n")
+    assert (
+        f"The optional column 'transaction_id' (var transaction_id_column) is not in {capitals},"
+        ' but its column "Transaction_ID" differs only in case or spaces: set the var'
+        ' transaction_id_column to "Transaction_ID" to use it, or to null to ignore it.'
+    ) in refusal(run_dbt, capitals)
+
 
 def test_quotes_and_semicolons_in_paths_columns_and_formats_stay_data(
     run_dbt, tmp_path: Path

@@ -264,9 +264,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--out",
+        type=_new_file,
         required=True,
         metavar="PATH",
-        help="output file: .csv, .parquet or .pq (parent dirs created)",
+        help="a new file: .csv, .parquet or .pq (parent dirs created; an existing file is kept)",
     )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default: 0)")
     parser.add_argument(
@@ -330,6 +331,22 @@ def run(args: argparse.Namespace) -> int:
         f"for {args.customers:,} customers{population} to {args.out} in {elapsed:.1f} s"
     )
     return 0
+
+
+def _new_file(text: str) -> str:
+    """--out: a path to a new data file. A file already there may be the user's own
+    export, so it is refused rather than replaced."""
+    suffix = Path(text).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq"):
+        raise argparse.ArgumentTypeError(
+            f"{text} must end in .csv, .parquet or .pq, not {suffix or 'no extension'}"
+        )
+    if os.path.lexists(text):
+        raise argparse.ArgumentTypeError(
+            f"{text} exists: clv generate writes a new file, never over one; remove it or"
+            " choose another path"
+        )
+    return text
 
 
 def _positive_int(text: str) -> int:

@@ -466,6 +466,26 @@ def test_cli_rejects_bad_options(tmp_path: Path, extra: list[str]) -> None:
         cli.main(argv)
 
 
+@pytest.mark.parametrize(
+    ("name", "phrase"),
+    [
+        ("mine.csv", "mine.csv exists: clv generate writes a new file, never over one"),
+        ("mine.txt", "mine.txt must end in .csv, .parquet or .pq, not .txt"),
+    ],
+)
+def test_cli_never_writes_over_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture, name: str, phrase: str
+) -> None:
+    """An existing --out may be the user's own export: it is refused, and kept."""
+    path = tmp_path / name
+    path.write_text("my own export\n")
+    with pytest.raises(SystemExit) as refused:
+        cli.main(["generate", "--customers", "10", "--out", str(path)])
+    assert refused.value.code == 2
+    assert phrase in capsys.readouterr().err
+    assert path.read_text() == "my own export\n"
+
+
 # --- mixed population -------------------------------------------------------------------------
 
 MIXED_CUSTOMERS = 6000

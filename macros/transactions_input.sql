@@ -128,8 +128,22 @@
 {%- endmacro %}
 
 
+{#-
+    'parquet' for .parquet and .pq, else 'csv' (.csv, .txt, .tsv, .csv.gz, ...). A workbook
+    or another format read as CSV would only show its bytes as a header: it is named.
+-#}
 {% macro transactions_file_format(path) -%}
     {%- set lowered = path | lower -%}
+    {%- set others = {'.xlsx': 'an Excel workbook', '.xlsm': 'an Excel workbook', '.xls': 'an Excel workbook',
+        '.xlsb': 'an Excel workbook', '.ods': 'a spreadsheet', '.numbers': 'a spreadsheet',
+        '.json': 'JSON', '.jsonl': 'JSON', '.ndjson': 'JSON', '.zip': 'a zip archive',
+        '.avro': 'Avro', '.orc': 'ORC', '.feather': 'Arrow', '.arrow': 'Arrow'} -%}
+    {%- for extension, kind in others.items() if execute and lowered.endswith(extension) -%}
+        {{ exceptions.raise_compiler_error(
+            "The var transactions_path names " ~ path ~ ", which is " ~ kind ~ " (" ~ extension
+            ~ "): the input is CSV (.csv, also gzipped) or Parquet (.parquet, .pq); save it as one of those."
+        ) }}
+    {%- endfor -%}
     {{- return('parquet' if lowered.endswith('.parquet') or lowered.endswith('.pq') else 'csv') -}}
 {%- endmacro %}
 

@@ -540,6 +540,13 @@ def test_files_that_do_not_fit_the_settings_are_named(run_dbt, tmp_path: Path) -
         f" {folder / 'january.csv'}" in refusal(run_dbt, folder / "*.csv")
     )
 
+    workbook = tmp_path / "export.xlsx"
+    workbook.write_bytes(b"PK\x03\x04 a zipped workbook")
+    assert (
+        f"The var transactions_path names {workbook}, which is an Excel workbook (.xlsx): the input"
+        " is CSV (.csv, also gzipped) or Parquet (.parquet, .pq); save it as one of those."
+    ) in refusal(run_dbt, workbook)
+
     # Names are matched exactly; one that differs only in case or spaces is named, not taken.
     spaced = tmp_path / "spaced.csv"
     spaced.write_text("transaction_id, customer_id, transaction_date, amount\nT1,C1,2025-01-01,1\n")

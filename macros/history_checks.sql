@@ -134,3 +134,37 @@
         ~ " or score with a registered model (--score-only)."
     ) }}
 {% endmacro %}
+
+
+{#-
+    Post-hook of int_training_examples_labelled: some customer must spend in a label
+    window after a production cutoff, or the boosters have nothing to learn (LightGBM
+    stops on "sum of labels is zero"): a file of one-off buyers, or a tiny sample.
+-#}
+{% macro refuse_training_without_buyers(examples) %}
+    {%- if not execute -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set counts = run_query(
+        "select count(*), count(case when label_net_spend > 0 then 1 end), count(distinct cutoff_date)"
+        ~ " from " ~ examples ~ " where purpose = 'production'"
+    ).rows[0] -%}
+    {%- if counts[1] > 0 -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set share = training_sample_share(ref('int_customer_features_as_of_date'), ref('int_training_cutoffs')) -%}
+    {%- set message = "No customer of " ~ var('transactions_path') ~ " spent anything in a label window"
+        ~ " after a training cutoff (" ~ ("{:,}".format(counts[0]) ~ " examples at " ~ counts[2]
+        ~ " cutoffs, every label 0" if counts[0] else "no customer in the training sample")
+        ~ "), so the boosters have no returning buyer to learn from." -%}
+    {%- if share < 1 -%}
+        {%- set message = message ~ " The var max_training_rows (" ~ "{:,}".format(var('max_training_rows') | int)
+            ~ ") keeps a sample of " ~ "{:.2%}".format(share) ~ " of the customers: raise it, or set it to 0"
+            ~ " for no limit." -%}
+    {%- else -%}
+        {%- set message = message ~ " Its customers buy once, or not again within a label window"
+            ~ " (the horizon, " ~ var('horizon_days') ~ " days): a forecast from this history would be 0"
+            ~ " for everyone." -%}
+    {%- endif -%}
+    {{ exceptions.raise_compiler_error(message) }}
+{% endmacro %}

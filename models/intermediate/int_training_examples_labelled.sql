@@ -4,6 +4,7 @@
     window after it. Same feature definition as scoring. Above var
     max_training_rows examples, a stable sample of whole customers.
 -#}
+{{ config(post_hook="{{ refuse_training_without_buyers(this) }}") }}
 {%- set sample_share = training_sample_share(
     ref('int_customer_features_as_of_date'), ref('int_training_cutoffs')
 ) %}

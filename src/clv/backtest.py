@@ -14,7 +14,7 @@ from clv.features import base_quantiles, btyd_forecasts, naive_forecasts, naive_
 from clv.metrics import backtest_metrics
 from clv.registry import registry_rows
 from clv.scoring import ScoringModel, score_frame
-from clv.training import TrainingConfig, quantile_column, train_for_anchor
+from clv.training import NoReturningBuyers, TrainingConfig, quantile_column, train_for_anchor
 
 MODELS = ("lightgbm", "btyd", "naive")
 # The model's forecast without its seasonal level, kept when a season was learned.
@@ -74,9 +74,12 @@ def backtest_predictions(
 
     backtest_date = pd.Timestamp(holdout["cutoff_date"].iloc[0]).date()
     horizon = int(holdout["horizon_days"].iloc[0])
-    result = train_for_anchor(
-        "backtest", examples, config, models_by_cutoff(btyd_fits), what="backtest training"
-    )
+    try:
+        result = train_for_anchor(
+            "backtest", examples, config, models_by_cutoff(btyd_fits), what="backtest training"
+        )
+    except NoReturningBuyers:  # rpt_backtest_metrics says so
+        return typed_predictions(pd.DataFrame(columns=columns))
     holdout_fit = btyd_fits[
         (btyd_fits["purpose"] == "backtest_holdout")
         & (pd.to_datetime(btyd_fits["cutoff_date"]).dt.date == backtest_date)

@@ -66,6 +66,11 @@ from clv.season import Season, seasonal_level
 EXAMPLE_COLUMNS = ("cutoff_date", "cutoff_rank", "label_window_days", "label_net_spend")
 
 
+class NoReturningBuyers(ValueError):
+    """No customer spent anything in a label window after a training cutoff: every label
+    is 0, and LightGBM's Poisson objective refuses such data."""
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     quantiles: tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -532,7 +537,15 @@ def _calibrated_on_a_refit(
             ),
             None,
         )
-    refit = train_boosters(train, config, btyd, what=f"{what} calibration refit")
+    try:
+        refit = train_boosters(train, config, btyd, what=f"{what} calibration refit")
+    except NoReturningBuyers:
+        return (
+            configured,
+            "levels as configured: no customer spent anything in the refit's windows before the"
+            " last calibration_window_days",
+            None,
+        )
     prepared = prepare_examples(holdout, btyd)
     purchase, *spend, _ = refit.boosters
     rounds = least_log_loss_rounds(
@@ -593,6 +606,11 @@ def train_boosters(
     buyers = prepared.actual > 0
     train_buyers = train_rows[buyers[train_rows]]
     valid_buyers = valid_rows[buyers[valid_rows]]
+    if train_buyers.size == 0:
+        raise NoReturningBuyers(
+            f"{what}: no customer spent anything in a label window after a training cutoff"
+            f" ({train_rows.size:,} examples, every label 0), so the boosters have nothing to learn"
+        )
     learns_spend = train_buyers.size >= config.min_spend_buyers
 
     def dataset(rows: np.ndarray, label: np.ndarray, init: np.ndarray) -> lgb.Dataset | None:

@@ -429,6 +429,33 @@ def test_inputs_that_hold_nothing_to_forecast_say_what_they_hold(run_dbt, tmp_pa
     )
 
 
+def test_a_history_without_a_returning_buyer_is_refused(run_dbt, tmp_path: Path) -> None:
+    """One-off buyers only: no label to learn from, said in one sentence before training
+    (LightGBM said "sum of labels is zero"); a tiny max_training_rows sample, alike."""
+    path = tmp_path / "one_offs.csv"
+    days = pd.date_range("2025-01-01", "2025-12-31", freq="D")
+    path.write_text(
+        HEADER + "".join(f"T{n},C{n},{day.date()},25.00\n" for n, day in enumerate(days))
+    )
+
+    def refused(**variables) -> str:
+        result = run_dbt(
+            "build", "--select", "+int_training_examples_labelled",
+            variables={"transactions_path": str(path), **variables},
+        )  # fmt: skip
+        assert result.returncode != 0, result.output
+        return result.output
+
+    output = refused()
+    assert f"No customer of {path} spent anything in a label window after a training cutoff" in (
+        output
+    )
+    assert "Its customers buy once, or not again within a label window (the horizon, 90 days)" in (
+        output
+    )
+    assert "The var max_training_rows (5) keeps a sample of" in refused(max_training_rows=5)
+
+
 def test_an_as_of_date_past_the_history_is_refused(run_dbt, tmp_path: Path) -> None:
     """Days the file does not reach would train as days when nobody bought: an as-of date
     up to the shortest label window after the last purchase is built, a day more refused."""

@@ -34,6 +34,7 @@ from clv.scoring import (
 from clv.training import (
     MIN_SPEND,
     ROUND_STEP,
+    NoReturningBuyers,
     TrainedBooster,
     TrainingConfig,
     least_log_loss_rounds,
@@ -383,6 +384,29 @@ def test_a_short_history_reads_its_levels_on_a_refit_for_the_spread_not_the_leve
     for level in (3.0, 1 / 3):
         busy = levels_read(latest_window_changed(holdout, spread=0.0, level=level))
         assert busy == pytest.approx(as_they_were, abs=1e-9), level
+
+
+def test_without_a_returning_buyer_training_says_so_and_a_refit_keeps_the_levels() -> None:
+    """Every label 0 (one-off buyers; the SQL refuses such a file first): one sentence,
+    not LightGBM's "sum of labels is zero". A calibration refit without buyers leaves
+    the levels as configured."""
+    production = training_examples(cutoffs=3)
+    nobody = production.assign(label_net_spend=0.0, label_has_purchase=False)
+    earlier = nobody.assign(
+        cutoff_date=nobody["cutoff_date"] - pd.Timedelta(days=30), purpose="production_calibration"
+    )
+    holdout = training_examples(cutoffs=1, seed=2).assign(
+        cutoff_date=pd.Timestamp(AS_OF) - pd.Timedelta(days=45),
+        purpose="production_calibration_holdout",
+    )
+    btyd = btyd_at_cutoffs(pd.concat([production, earlier, holdout]))
+    with pytest.raises(NoReturningBuyers, match="no customer spent anything .* every label 0"):
+        train_boosters(nobody, TINY, btyd)
+    result = train_boosters(
+        production, TINY, btyd, calibration_examples=pd.concat([earlier, holdout])
+    )
+    assert result.calibrated_levels == {0.1: 0.1, 0.5: 0.5, 0.9: 0.9}
+    assert result.calibration.startswith("levels as configured: no customer spent anything")
 
 
 def test_the_distribution_is_a_zero_inflated_log_normal() -> None:

@@ -323,6 +323,24 @@ def input_files(pattern: str) -> list[Path]:
     return paths
 
 
+def check_memory_limit() -> None:
+    """CLV_DUCKDB_MEMORY_LIMIT as DuckDB reads it: refused here, naming the variable,
+    rather than by dbt's first connection with DuckDB's words alone."""
+    import duckdb
+
+    limit = os.environ.get("CLV_DUCKDB_MEMORY_LIMIT")
+    if limit is None:
+        return
+    try:
+        duckdb.connect(config={"memory_limit": limit}).close()
+    except duckdb.Error as error:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise InputRefused(
+            f"CLV_DUCKDB_MEMORY_LIMIT={limit!r} is not a size DuckDB reads ({reason}):"
+            " set it like 1.5GB or 8GB"
+        ) from error
+
+
 def check_model_fits(database: Path, variables: dict) -> None:
     """A scoring run forecasts the horizon and quantile levels its model version was
     trained for: refused here before dbt starts (customer_predictions refuses the same,
@@ -367,6 +385,7 @@ def run(args: argparse.Namespace) -> int:
         if args.engine == "spark":
             use_spark_on_this_machine()
         else:
+            check_memory_limit()
             output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
             if args.score_only:
                 check_model_fits(database, variables)

@@ -174,6 +174,18 @@ def test_warehouse_that_is_not_a_duckdb_file_is_refused(
     assert_refused(result, f"CLV_DUCKDB_PATH={database} is {expected}")
 
 
+def test_a_memory_limit_duckdb_cannot_read_is_refused(
+    transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLV_DUCKDB_MEMORY_LIMIT", "1.5 gigs")
+    result = clv(
+        "run", "--input", str(transactions), "--output", str(tmp_path / "out"),
+        database=tmp_path / "warehouse.duckdb",
+    )  # fmt: skip
+    assert_refused(result, "CLV_DUCKDB_MEMORY_LIMIT='1.5 gigs' is not a size DuckDB reads (")
+    assert result.stderr.rstrip().endswith("): set it like 1.5GB or 8GB")
+
+
 @pytest.mark.parametrize("warehouse", ["missing", "no registry", "empty registry"])
 def test_score_only_before_any_build_says_so(
     transactions: Path, tmp_path: Path, warehouse: str

@@ -33,6 +33,7 @@ import datetime as dt
 import glob
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -299,8 +300,16 @@ def publish_url(args: argparse.Namespace) -> str | None:
 
 
 def use_spark_on_this_machine() -> None:
-    """Spark on this machine (the default master) binds to loopback and runs this Python."""
-    if os.environ.get("CLV_SPARK_MASTER", "local").startswith("local"):
+    """Spark on this machine (the default master) binds to loopback and runs this Python.
+    A master Spark cannot read is refused here: Spark itself stops with a Java stack
+    trace and "Java gateway process exited"."""
+    master = os.environ.get("CLV_SPARK_MASTER", "local")
+    if not re.fullmatch(r"local(\[.+\])?|local-cluster\[.+\]|(spark|k8s)://.+|yarn", master):
+        raise InputRefused(
+            f"CLV_SPARK_MASTER={master!r} is not a Spark master: use local[*] (this machine),"
+            " local[N], spark://HOST:PORT, k8s://URL or yarn"
+        )
+    if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 

@@ -186,6 +186,17 @@ def test_a_memory_limit_duckdb_cannot_read_is_refused(
     assert result.stderr.rstrip().endswith("): set it like 1.5GB or 8GB")
 
 
+def test_a_spark_master_spark_cannot_read_is_refused(
+    transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLV_SPARK_MASTER", "localhost:7077")
+    result = clv(
+        "run", "--input", str(transactions), "--output", str(tmp_path / "out"), "--engine",
+        "spark", database=tmp_path / "warehouse.duckdb",
+    )  # fmt: skip
+    assert_refused(result, "CLV_SPARK_MASTER='localhost:7077' is not a Spark master: use local[*]")
+
+
 @pytest.mark.parametrize("warehouse", ["missing", "no registry", "empty registry"])
 def test_score_only_before_any_build_says_so(
     transactions: Path, tmp_path: Path, warehouse: str

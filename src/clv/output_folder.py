@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -146,6 +147,26 @@ def is_duckdb_file(path: Path) -> bool:
     return header[DUCKDB_MAGIC_OFFSET:] == DUCKDB_MAGIC
 
 
+def refuse_a_warehouse_in_use(database: Path) -> None:
+    """Another process writing the warehouse (an overlapping scheduled run) holds
+    DuckDB's lock on it: said before any work, not by dbt's first connection."""
+    import duckdb
+
+    try:
+        duckdb.connect(str(database), read_only=True).close()
+    except duckdb.IOException as error:
+        if "lock" not in str(error):
+            raise
+        holder = re.search(r"\(PID \d+\)", str(error))
+        raise RefusedPath(
+            f"the warehouse {database} is in use by another process"
+            f"{' ' + holder.group(0) if holder else ''}, another clv run perhaps: run again when"
+            " it is done, or give this run a warehouse of its own (CLV_DUCKDB_PATH)"
+        ) from error
+    except duckdb.Error:
+        pass  # not a DuckDB file: is_duckdb_file has refused it already
+
+
 def has_registered_model(database: Path) -> bool:
     """Whether the warehouse has a model_registry table with at least one booster."""
     import duckdb
@@ -203,6 +224,8 @@ def check_warehouse(
         raise RefusedPath(
             f"{where} is {kind}: set CLV_DUCKDB_PATH to a new or existing .duckdb file"
         )
+    if database.is_file():
+        refuse_a_warehouse_in_use(database)
     if needs_model and not has_registered_model(database):
         raise RefusedPath(f"no registered model in {database}: run without --score-only first")
 

@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from clv import export
 from clv.errors import InputRefused, PublishFailed, RunError
+from clv.output_folder import refuse_a_warehouse_in_use
 
 BATCH_ROWS = 50_000
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -152,6 +153,7 @@ def _warehouse_run(database: Path, run: str | None, read_only: bool) -> Iterator
     try:
         connection = duckdb.connect(str(database), read_only=read_only)
     except duckdb.Error as error:
+        refuse_a_warehouse_in_use(database)
         raise InputRefused(f"{database} is not a DuckDB warehouse: {error}") from error
     with connection:
         tables = {name for (name,) in connection.execute("show tables").fetchall()}

@@ -174,6 +174,21 @@ def test_warehouse_that_is_not_a_duckdb_file_is_refused(
     assert_refused(result, f"CLV_DUCKDB_PATH={database} is {expected}")
 
 
+def test_a_warehouse_in_use_is_refused_naming_it(transactions: Path, tmp_path: Path) -> None:
+    """An overlapping run holds DuckDB's lock: one sentence before any work, not DuckDB's."""
+    database = tmp_path / "warehouse.duckdb"
+    in_use = f"the warehouse {database} is in use by another process (PID {os.getpid()})"
+    with duckdb.connect(str(database)):
+        result = clv(
+            "run", "--input", str(transactions), "--output", str(tmp_path / "out"),
+            database=database,
+        )  # fmt: skip
+        assert_refused(result, in_use, "run again when it is done")
+        published = clv("publish", "--to", "redis://localhost:1", database=database)
+    assert published.returncode == 2, published.stderr
+    assert published.stderr.startswith(f"clv publish failed: {in_use}")
+
+
 def test_a_memory_limit_duckdb_cannot_read_is_refused(
     transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -329,6 +329,18 @@ def input_files(pattern: str) -> list[Path]:
     paths = sorted(Path(name).resolve() for name in glob.glob(pattern))
     if not paths:
         raise InputRefused(f"input file not found: {pattern}")
+    # The reader takes the format from the pattern's extension (macro
+    # transactions_file_format): Parquet read as CSV fails with a parser's state.
+    if not pattern.lower().endswith((".parquet", ".pq")):
+        for path in filter(Path.is_file, paths):
+            with path.open("rb") as file:
+                parquet = file.read(4) == b"PAR1"
+            if parquet:
+                raise InputRefused(
+                    f"{path} is a Parquet file, but --input {pattern} is read as CSV: the format"
+                    " comes from the extension, so name Parquet files by theirs (e.g."
+                    " exports/*.parquet)"
+                )
     return paths
 
 

@@ -112,6 +112,26 @@ def test_ids_keep_leading_zeros_and_parquet_reads_like_csv(run_dbt, tmp_path: Pa
     ]
 
 
+def test_a_parquet_time_zone_is_read_as_utc_on_any_machine(
+    run_dbt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An instant, not a wall time: read in UTC as on the spark target, wherever the
+    machine is (DuckDB's default zone is the machine's)."""
+    evening = pd.Timestamp("2025-03-01 22:30", tz="America/New_York")
+    path = tmp_path / "zoned.parquet"
+    pd.DataFrame(
+        {"customer_id": ["C1"], "transaction_date": [evening], "amount": [10.0]}
+    ).to_parquet(path)
+    monkeypatch.setenv("TZ", "America/New_York")
+    result = run_dbt(
+        "run", "--select", "+stg_transactions__rows", variables={"transactions_path": str(path)}
+    )  # fmt: skip
+    assert result.returncode == 0, result.output
+    assert result.query("select transaction_at from stg_transactions__rows") == [
+        (dt.datetime(2025, 3, 2, 3, 30),)
+    ]
+
+
 def test_exact_duplicate_rows_are_rejected_unless_turned_off(run_dbt, tmp_path: Path) -> None:
     path = tmp_path / "no_ids.csv"
     path.write_text(

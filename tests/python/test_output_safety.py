@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 from conftest import clv
 
@@ -187,6 +188,19 @@ def test_a_warehouse_in_use_is_refused_naming_it(transactions: Path, tmp_path: P
         published = clv("publish", "--to", "redis://localhost:1", database=database)
     assert published.returncode == 2, published.stderr
     assert published.stderr.startswith(f"clv publish failed: {in_use}")
+
+
+def test_parquet_files_named_without_their_extension_are_refused(tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    pd.DataFrame({"customer_id": ["C1"], "amount": [1.0]}).to_parquet(exports / "day_1")
+    result = clv(
+        "run", "--input", str(exports / "*"), "--output", str(tmp_path / "out"),
+        database=tmp_path / "warehouse.duckdb",
+    )  # fmt: skip
+    assert_refused(
+        result, f"{exports / 'day_1'} is a Parquet file, but --input {exports / '*'} is read as CSV"
+    )
 
 
 def test_a_memory_limit_duckdb_cannot_read_is_refused(

@@ -89,6 +89,18 @@ def check_store(url: str | None) -> str:
         raise InputRefused("no store to publish to: give --to URL or set REDIS_URL")
     scheme = urlsplit(url).scheme
     if scheme in REDIS_SCHEMES:
+        from clv.redis_publish import RedisPublishError, client_for
+
+        try:  # a URL redis-py cannot read is refused now, not after the build
+            client_for(url).close()
+        except RedisPublishError as error:
+            raise InputRefused(str(error).rstrip(".")) from None
+        # redis-py reads a database it cannot parse (/O for /0) as database 0.
+        database = urlsplit(url).path.strip("/")
+        if database and not database.isdigit():
+            raise InputRefused(
+                f"the database in a Redis URL is a number (redis://HOST:6379/0), not {database!r}"
+            )
         return url
     if scheme == DYNAMODB_SCHEME:
         dynamodb_prefix(url)

@@ -169,6 +169,22 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{userinfo}@{hostport}"))
 
 
+def client_for(url: str, timeout_seconds: float = 5.0) -> redis.Redis:
+    """A client for url, not connected yet: a URL redis-py cannot read is refused here."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            health_check_interval=_HEALTH_CHECK_SECONDS,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
+        )
+    except ValueError as exc:
+        reason = _scrub(str(exc), _url_secrets(url))
+        raise RedisPublishError(f"{mask_url(url)} is not a usable Redis URL ({reason}).") from None
+
+
 def connect(url: str | None = None, timeout_seconds: float = 5.0) -> redis.Redis:
     """A client for ``url`` (default: $REDIS_URL), checked with a PING.
 
@@ -183,18 +199,7 @@ def connect(url: str | None = None, timeout_seconds: float = 5.0) -> redis.Redis
                 f"No Redis URL was given and ${REDIS_URL_ENV} is not set "
                 "(expected e.g. redis://:PASSWORD@127.0.0.1:6379/0)."
             )
-    try:
-        client = redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            health_check_interval=_HEALTH_CHECK_SECONDS,
-            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=1),
-        )
-    except ValueError as exc:
-        reason = _scrub(str(exc), _url_secrets(url))
-        raise RedisPublishError(f"{mask_url(url)} is not a usable Redis URL ({reason}).") from None
+    client = client_for(url, timeout_seconds)
     try:
         client.ping()
     except redis.RedisError as exc:

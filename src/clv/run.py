@@ -37,6 +37,7 @@ import re
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -363,24 +364,36 @@ def check_memory_limit() -> None:
 
 
 def check_model_fits(database: Path, variables: dict) -> None:
-    """A scoring run forecasts the horizon and quantile levels its model version was
-    trained for: refused here before dbt starts (customer_predictions refuses the same,
-    on either engine, when dbt is run by hand)."""
+    """The version a run scores with (var model_version, or the latest for --score-only)
+    must be registered, and forecasts the horizon and quantile levels it was trained
+    for: refused here before dbt starts (customer_predictions refuses the same, on
+    either engine, when dbt is run by hand)."""
     import duckdb
 
     from clv.scoring import version_does_not_fit
 
     run_settings = {**project_var_defaults(), **variables}
-    with duckdb.connect(str(database), read_only=True) as connection:
-        found = connection.execute(
-            "select model_version, horizon_days, calibrated_levels from model_registry"
-            " where model_version = coalesce(?, (select max(model_version) from model_registry))"
-            " limit 1",
-            [run_settings.get("model_version")],
-        ).fetchone()
-    if found is None or found[2] is None:
-        return  # unknown, or of an earlier release: customer_predictions says which
-    version, horizon, levels = found
+    named = run_settings.get("model_version")
+    versions = []
+    if database.exists():
+        # No registry yet: no version.
+        with (
+            duckdb.connect(str(database), read_only=True) as connection,
+            suppress(duckdb.CatalogException),
+        ):
+            versions = connection.execute(
+                "select model_version, any_value(horizon_days), any_value(calibrated_levels)"
+                " from model_registry group by 1 order by 1"
+            ).fetchall()
+    found = [row for row in versions if row[0] == named] if named else versions[-1:]
+    if named and not found:
+        known = ", ".join(version for version, *_ in versions) or "none yet"
+        raise InputRefused(
+            f"model_version {named} is not in the registry of {database} (known: {known})"
+        )
+    if not found or found[0][2] is None:
+        return  # nothing registered (refused already), or of an earlier release: scoring says so
+    [(version, horizon, levels)] = found
     refused = version_does_not_fit(
         version,
         (horizon, [float(level) for level in json.loads(levels)]),
@@ -408,7 +421,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             check_memory_limit()
             output_folder.check_warehouse(database, output, inputs, needs_model=args.score_only)
-            if args.score_only:
+            if args.score_only or variables.get("model_version"):
                 check_model_fits(database, variables)
         database.parent.mkdir(parents=True, exist_ok=True)
         mode = "scoring with the latest registered model" if args.score_only else "full build"

@@ -203,6 +203,29 @@ def test_parquet_files_named_without_their_extension_are_refused(tmp_path: Path)
     )
 
 
+@pytest.mark.parametrize(
+    ("url", "phrase"),
+    [
+        ("ftp://x", "the store must be redis://, rediss:// or dynamodb://TABLE_PREFIX"),
+        ("dynamodb://", "dynamodb:// needs a table prefix"),
+        (
+            "redis://:s3cret@localhost:notaport",
+            "<unparsable Redis URL> is not a usable Redis URL (Port could not be cast",
+        ),
+        ("redis://localhost:6379/O", "the database in a Redis URL is a number"),
+    ],
+)
+def test_a_store_url_that_cannot_be_used_is_refused_before_the_build(
+    transactions: Path, tmp_path: Path, url: str, phrase: str
+) -> None:
+    result = clv(
+        "run", "--input", str(transactions), "--output", str(tmp_path / "out"), "--publish", url,
+        database=tmp_path / "warehouse.duckdb",
+    )  # fmt: skip
+    assert_refused(result, phrase)
+    assert "s3cret" not in result.stderr
+
+
 def test_a_memory_limit_duckdb_cannot_read_is_refused(
     transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -543,10 +566,12 @@ def test_a_second_run_replaces_its_own_folder_but_not_one_holding_a_user_file(
     assert {"run.json", "predictions.csv", "report.html"} <= listed_in_marker(output)
     first_summary = json.loads((output / "run.json").read_text())
 
-    # A scoring run keeps the horizon and quantile levels its version was trained for.
+    # A scoring run keeps the horizon and quantile levels its version was trained for,
+    # and names a registered version.
     for flags, phrase in [
         (["--horizon-days", "30"], "was trained and calibrated to forecast 90 days ahead, not 30"),
         (["--vars", "{quantiles: [0.25, 0.75]}"], "levels [0.1, 0.5, 0.9], each calibrated"),
+        (["--vars", "{model_version: m1999}"], "model_version m1999 is not in the registry of"),
     ]:
         other = clv(
             "run", "--input", str(transactions), "--output", str(output), "--score-only", *flags,

@@ -175,12 +175,15 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
     with duckdb.connect(str(database)) as connection:
         try:
             counts = connection.execute(
-                "select rejection_reason, count(*) from rejected_transactions group by 1"
-                " order by 2 desc, 1"
+                "select rejection_reason, row_count from rpt_data_quality"
+                " where category = 'rejected' order by 2 desc, 1"
             ).fetchall()
             rows = connection.execute(
                 "select row_count from rpt_data_quality where category = 'raw'"
             ).fetchone()[0]
+        except duckdb.CatalogException:  # a build without the report
+            return []
+        try:
             misread = connection.execute(
                 "select rejection_reason, count(*), min(trim(value)) from ("
                 + " union all ".join(
@@ -191,8 +194,8 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
                 + ") where contains(value, ?) group by 1 order by 2 desc, 1 limit 1",
                 [other],
             ).fetchone()
-        except duckdb.CatalogException:  # an engine whose copy leaves the report out
-            return []
+        except duckdb.CatalogException:  # Spark's copy leaves the rejected rows in Spark
+            misread = None
     warnings = []
     rejected = sum(count for _, count in counts)
     if rejected:

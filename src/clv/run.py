@@ -36,6 +36,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -102,6 +103,8 @@ class Progress:
     """Prints one line per finished model, test or seed as dbt reports it."""
 
     finished: list[dict] = field(default_factory=list)
+    # dbt reports from its threads: two lines printed at once ran together.
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __call__(self, event) -> None:
         if event.info.name != "NodeFinished":
@@ -120,7 +123,8 @@ class Progress:
         # What a failure skipped follows from the one line that says why it failed.
         shown = node.resource_type == "model" and status in ("success", "error")
         if shown or status in ("fail", "warn"):
-            print(f"  {status:<8} {node.node_name:<45} {seconds:6.1f} s", flush=True)
+            with self.lock:
+                print(f"  {status:<8} {node.node_name:<45} {seconds:6.1f} s", flush=True)
 
 
 def dbt_vars(args: argparse.Namespace) -> dict:

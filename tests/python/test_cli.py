@@ -38,6 +38,10 @@ def test_run_fills_the_folder_and_redis_then_switches_the_pointer(
     )  # fmt: skip
     assert first.returncode == 0, first.stdout + first.stderr
     assert "customer_predictions" in first.stdout  # progress per model
+    # One line per model, though dbt reports them from two threads at once.
+    finished = [line for line in first.stdout.splitlines() if line.startswith("  success")]
+    assert all(line.count("success") == 1 for line in finished), first.stdout
+    assert all(line.strip() for line in first.stdout.splitlines()), first.stdout
 
     summary = json.loads((output / "run.json").read_text())
     assert summary["status"] == "complete"

@@ -230,6 +230,9 @@ def generate_transactions(
     return GeneratedTransactions(_to_frame(table), _defect_frame(positions + 1, reasons), kinds)
 
 
+FILE_SUFFIXES = (".csv", ".parquet", ".pq")
+
+
 def write_transactions(frame: pd.DataFrame, path: str | Path) -> None:
     """Write `frame` as CSV (.csv, with header) or Parquet (.parquet/.pq), creating parent dirs.
 
@@ -237,7 +240,7 @@ def write_transactions(frame: pd.DataFrame, path: str | Path) -> None:
     """
     path = Path(path)
     suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
+    if suffix not in FILE_SUFFIXES:
         raise ValueError(
             f"cannot write transactions to {str(path)!r}: unsupported extension "
             f"{suffix or '(none)'!r}; use .csv, .parquet or .pq"
@@ -337,7 +340,7 @@ def _new_file(text: str) -> str:
     """--out: a path to a new data file. A file already there may be the user's own
     export, so it is refused rather than replaced."""
     suffix = Path(text).suffix.lower()
-    if suffix not in (".csv", ".parquet", ".pq"):
+    if suffix not in FILE_SUFFIXES:
         raise argparse.ArgumentTypeError(
             f"{text} must end in .csv, .parquet or .pq, not {suffix or 'no extension'}"
         )

@@ -87,7 +87,8 @@ def check_store(url: str | None) -> str:
     """The store URL, refused before any work when it names no store this tool knows."""
     if not url:
         raise InputRefused("no store to publish to: give --to URL or set REDIS_URL")
-    scheme = urlsplit(url).scheme
+    parts = urlsplit(url)
+    scheme = parts.scheme
     if scheme in REDIS_SCHEMES:
         from clv.redis_publish import RedisPublishError, client_for
 
@@ -96,7 +97,7 @@ def check_store(url: str | None) -> str:
         except RedisPublishError as error:
             raise InputRefused(str(error).rstrip(".")) from None
         # redis-py reads a database it cannot parse (/O for /0) as database 0.
-        database = urlsplit(url).path.strip("/")
+        database = parts.path.strip("/")
         if database and not database.isdigit():
             raise InputRefused(
                 f"the database in a Redis URL is a number (redis://HOST:6379/0), not {database!r}"

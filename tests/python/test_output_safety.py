@@ -40,6 +40,14 @@ def assert_refused(result: subprocess.CompletedProcess, *phrases: str) -> None:
     assert result.stdout == "", result.stdout  # dbt never started
 
 
+def run_into_out(source: Path, tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
+    """`clv run` of source into tmp_path/out, with the warehouse tmp_path/warehouse.duckdb."""
+    return clv(
+        "run", "--input", str(source), "--output", str(tmp_path / "out"), *flags,
+        database=tmp_path / "warehouse.duckdb",
+    )  # fmt: skip
+
+
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under folder with its bytes, to compare before and after."""
     return {
@@ -167,10 +175,7 @@ def test_warehouse_that_is_not_a_duckdb_file_is_refused(
         database.mkdir()
     else:
         database.write_text("not a database\n" if kind == "text file" else "")
-    result = clv(
-        "run", "--input", str(transactions), "--output", str(tmp_path / "out"),
-        database=database,
-    )  # fmt: skip
+    result = run_into_out(transactions, tmp_path)
     expected = "a folder" if kind == "folder" else "a file that is not a DuckDB database"
     assert_refused(result, f"CLV_DUCKDB_PATH={database} is {expected}")
 
@@ -180,10 +185,7 @@ def test_a_warehouse_in_use_is_refused_naming_it(transactions: Path, tmp_path: P
     database = tmp_path / "warehouse.duckdb"
     in_use = f"the warehouse {database} is in use by another process (PID {os.getpid()})"
     with duckdb.connect(str(database)):
-        result = clv(
-            "run", "--input", str(transactions), "--output", str(tmp_path / "out"),
-            database=database,
-        )  # fmt: skip
+        result = run_into_out(transactions, tmp_path)
         assert_refused(result, in_use, "run again when it is done")
         published = clv("publish", "--to", "redis://localhost:1", database=database)
     assert published.returncode == 2, published.stderr
@@ -194,10 +196,7 @@ def test_parquet_files_named_without_their_extension_are_refused(tmp_path: Path)
     exports = tmp_path / "exports"
     exports.mkdir()
     pd.DataFrame({"customer_id": ["C1"], "amount": [1.0]}).to_parquet(exports / "day_1")
-    result = clv(
-        "run", "--input", str(exports / "*"), "--output", str(tmp_path / "out"),
-        database=tmp_path / "warehouse.duckdb",
-    )  # fmt: skip
+    result = run_into_out(exports / "*", tmp_path)
     assert_refused(
         result, f"{exports / 'day_1'} is a Parquet file, but --input {exports / '*'} is read as CSV"
     )
@@ -218,10 +217,7 @@ def test_parquet_files_named_without_their_extension_are_refused(tmp_path: Path)
 def test_a_store_url_that_cannot_be_used_is_refused_before_the_build(
     transactions: Path, tmp_path: Path, url: str, phrase: str
 ) -> None:
-    result = clv(
-        "run", "--input", str(transactions), "--output", str(tmp_path / "out"), "--publish", url,
-        database=tmp_path / "warehouse.duckdb",
-    )  # fmt: skip
+    result = run_into_out(transactions, tmp_path, "--publish", url)
     assert_refused(result, phrase)
     assert "s3cret" not in result.stderr
 
@@ -230,10 +226,7 @@ def test_a_memory_limit_duckdb_cannot_read_is_refused(
     transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLV_DUCKDB_MEMORY_LIMIT", "1.5 gigs")
-    result = clv(
-        "run", "--input", str(transactions), "--output", str(tmp_path / "out"),
-        database=tmp_path / "warehouse.duckdb",
-    )  # fmt: skip
+    result = run_into_out(transactions, tmp_path)
     assert_refused(result, "CLV_DUCKDB_MEMORY_LIMIT='1.5 gigs' is not a size DuckDB reads (")
     assert result.stderr.rstrip().endswith("): set it like 1.5GB or 8GB")
 
@@ -242,10 +235,7 @@ def test_a_spark_master_spark_cannot_read_is_refused(
     transactions: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CLV_SPARK_MASTER", "localhost:7077")
-    result = clv(
-        "run", "--input", str(transactions), "--output", str(tmp_path / "out"), "--engine",
-        "spark", database=tmp_path / "warehouse.duckdb",
-    )  # fmt: skip
+    result = run_into_out(transactions, tmp_path, "--engine", "spark")
     assert_refused(result, "CLV_SPARK_MASTER='localhost:7077' is not a Spark master: use local[*]")
 
 
@@ -259,10 +249,7 @@ def test_score_only_before_any_build_says_so(
             connection.execute("create table customers (customer_id varchar)")
             if warehouse == "empty registry":
                 connection.execute("create table model_registry (model_version varchar)")
-    result = clv(
-        "run", "--input", str(transactions), "--output", str(tmp_path / "out"), "--score-only",
-        database=database,
-    )  # fmt: skip
+    result = run_into_out(transactions, tmp_path, "--score-only")
     assert_refused(result)
     assert result.stderr.strip() == (
         f"clv run failed: no registered model in {database}: run without --score-only first"
@@ -282,10 +269,7 @@ def test_score_only_before_any_build_says_so(
 def test_malformed_vars_give_one_sentence(
     transactions: Path, tmp_path: Path, value: str, phrase: str
 ) -> None:
-    result = clv(
-        "run", "--input", str(transactions), "--output", str(tmp_path / "out"), "--vars", value,
-        database=tmp_path / "warehouse.duckdb",
-    )  # fmt: skip
+    result = run_into_out(transactions, tmp_path, "--vars", value)
     assert_refused(result, phrase, "'{amount_column: total}'")
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()

@@ -346,6 +346,51 @@
 
 
 {#-
+    {column name: 'number' or 'time'} for the input's columns that hold typed numbers
+    or dates and times (Parquet's), as the rows are read: such a value has no marks or
+    layout to read, so the vars decimal_separator, thousands_separator and
+    transaction_date_format, which say how text writes them, do not apply. A CSV's
+    columns are text: {}.
+-#}
+{% macro typed_input_columns(input) %}
+    {%- if not execute or input.format != 'parquet' -%}
+        {{ return({}) }}
+    {%- endif -%}
+    {%- set typed = {} -%}
+    {%- for name, type in adapter.dispatch('input_column_types', 'clv')(input) -%}
+        {%- set type = type | lower -%}
+        {%- if modules.re.match('(u?(tiny|small|big|huge)?int(eger)?|long|short|byte|float|real|double|decimal|numeric)\\b', type) -%}
+            {%- do typed.update({name: 'number'}) -%}
+        {%- elif type.startswith('date') or type.startswith('timestamp') -%}
+            {%- do typed.update({name: 'time'}) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(typed) }}
+{% endmacro %}
+
+{#- [(column name, type)] of the rows read from the input's Parquet files. -#}
+{% macro default__input_column_types(input) %}
+    {{ return(column_types(run_query("describe select * from " ~ read_transactions(input)))) }}
+{% endmacro %}
+
+{% macro spark__input_column_types(input) %}
+    {%- do run_query(
+        "create or replace temporary view clv_input_types using parquet options (path " ~ sql_string(input.path) ~ ")"
+    ) -%}
+    {{ return(column_types(run_query("describe clv_input_types"))) }}
+{% endmacro %}
+
+{#- A describe's first two columns (name, type), row by row. -#}
+{% macro column_types(described) %}
+    {%- set pairs = [] -%}
+    {%- for row in described.rows -%}
+        {%- do pairs.append((row[0], row[1] | string)) -%}
+    {%- endfor -%}
+    {{ return(pairs) }}
+{% endmacro %}
+
+
+{#-
     {file: [column names]} for the files the path names, in file order. Refuses a
     path that names nothing (or a folder) in one sentence.
 -#}

@@ -132,6 +132,43 @@ def test_a_parquet_time_zone_is_read_as_utc_on_any_machine(
     ]
 
 
+def test_parquet_numbers_and_dates_are_taken_as_typed_whatever_the_text_vars(
+    run_dbt, tmp_path: Path
+) -> None:
+    """The vars for marks and date layouts describe text: a typed value has neither. Read
+    as text, quantity 1.234 was 1234 with thousands_separator '.', 1.5 was quarantined,
+    and every typed date was unparsable with transaction_date_format set."""
+    path = tmp_path / "lines.parquet"
+    pd.DataFrame(
+        {
+            "customer_id": ["A", "B", "C"],
+            "transaction_date": pd.to_datetime(
+                ["2025-01-01 10:30", "2025-01-02", "2025-01-03"], format="ISO8601"
+            ),
+            "quantity": [1.234, 1.5, 2.0],
+            "unit_price": ["1.000,00", "10,00", "12.5"],  # text: read as the vars say
+        }
+    ).to_parquet(path)
+    variables = {
+        "transactions_path": str(path),
+        "unit_price_column": "unit_price",
+        "decimal_separator": ",",
+        "thousands_separator": ".",
+        "transaction_date_format": "%d/%m/%Y",
+    }
+    result = run_dbt("run", "--select", "+stg_transactions__rows", variables=variables)
+    assert result.returncode == 0, result.output
+    rows = result.query(
+        "select customer_id, transaction_at, quantity, amount, rejection_reason"
+        " from stg_transactions__rows order by 1"
+    )
+    assert rows == [
+        ("A", dt.datetime(2025, 1, 1, 10, 30), 1.234, 1234.0, None),
+        ("B", dt.datetime(2025, 1, 2), 1.5, 15.0, None),
+        ("C", dt.datetime(2025, 1, 3), 2.0, None, "non_numeric_unit_price"),
+    ]
+
+
 def test_exact_duplicate_rows_are_rejected_unless_turned_off(run_dbt, tmp_path: Path) -> None:
     path = tmp_path / "no_ids.csv"
     path.write_text(

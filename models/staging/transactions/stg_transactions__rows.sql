@@ -22,6 +22,18 @@
     {%- endif %}
 {%- endfor %}
 
+{#- A typed number or date (Parquet's) is taken as it is: the vars that say how text
+    writes them would misread it (1.234 read as 1234 with thousands_separator '.'). #}
+{%- set typed = typed_input_columns(input) %}
+{%- set number = {} %}
+{%- for ours in ['amount', 'quantity', 'unit_price'] %}
+    {%- if typed.get(mapped.get(ours)) == 'number' %}
+        {%- do number.update({ours: 'cast(' ~ ours ~ '_typed as double)'}) %}
+    {%- else %}
+        {%- do number.update({ours: parse_number(ours ~ '_raw')}) %}
+    {%- endif %}
+{%- endfor %}
+
 {#- What makes two rows copies of one transaction depends on what the file offers. #}
 {%- set transaction_id_text = "nullif(trim(transaction_id_raw), '')" %}
 {%- set duplicate_check = true %}
@@ -48,12 +60,14 @@
 {%- set order_lines = 'true' if 'order_id' in mapped else 'false' %}
 {%- set unit_prices = 'true' if 'unit_price' in mapped else 'false' %}
 {%- if 'unit_price' in mapped %}
-    {%- set amount = parse_number('quantity_raw') ~ ' * ' ~ parse_number('unit_price_raw') %}
+    {%- set amount = '(' ~ number.quantity ~ ') * (' ~ number.unit_price ~ ')' %}
 {%- else %}
-    {%- set amount = parse_number('amount_raw') %}
+    {%- set amount = number.amount %}
 {%- endif %}
 
-{%- if var('transaction_date_format') %}
+{%- if typed.get(mapped.transaction_date) == 'time' %}
+    {%- set parsed_timestamp = 'cast(transaction_date_typed as timestamp)' %}
+{%- elif var('transaction_date_format') %}
     {%- set parsed_timestamp = parse_timestamp('transaction_date_raw', var('transaction_date_format')) %}
 {%- else %}
     {%- set parsed_timestamp = parse_iso_timestamp('transaction_date_raw') %}
@@ -81,6 +95,9 @@ source_rows as (
         {{ raw.transaction_id }} as transaction_id_raw,
         {{ raw.unit_price }} as unit_price_raw,
         {{ raw.order_id }} as order_id_raw,
+        {%- for ours in ['transaction_date', 'amount', 'quantity', 'unit_price'] if typed.get(mapped.get(ours)) %}
+        {{ sql_identifier(mapped[ours]) }} as {{ ours }}_typed,
+        {%- endfor %}
         -- Only the check for exact duplicates compares whole rows.
         {{ row_of(input.columns) if duplicate_key == 'file_row' else 'null' }} as file_row
     from file_rows
@@ -97,8 +114,8 @@ parsed as (
         end as customer_id,
         {{ parsed_timestamp }} as transaction_at,
         {{ amount }} as amount,
-        {{ parse_number('unit_price_raw') }} as unit_price,
-        {{ parse_number('quantity_raw') }} as quantity,
+        {{ number.unit_price }} as unit_price,
+        {{ number.quantity }} as quantity,
         {{ transaction_id_text }} as transaction_id,
         nullif(trim(order_id_raw), '') as order_id
     from source_rows

@@ -252,7 +252,11 @@ def _describe_failure(client: redis.Redis, exc: redis.RedisError) -> str:
     if isinstance(exc, redis.TimeoutError):
         timeout = client.connection_pool.connection_kwargs.get("socket_timeout")
         limit = f" within {timeout:g} s" if isinstance(timeout, int | float) else ""
-        return f"Redis at {where} timed out: no answer{limit} ({reason})"
+        # A server without TLS waits for a command and never answers the TLS handshake.
+        hint = ""
+        if where.startswith("rediss://") and "connecting" in reason:
+            hint = "; a server without TLS never answers rediss://: use redis:// for one"
+        return f"Redis at {where} timed out: no answer{limit} ({reason}){hint}"
     if isinstance(exc, redis.exceptions.BusyLoadingError):
         return f"Redis at {where} is still loading its data set ({reason})"
     if isinstance(exc, redis.ConnectionError):

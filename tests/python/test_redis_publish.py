@@ -408,6 +408,14 @@ def test_unreachable_server_is_one_clear_sentence(monkeypatch: pytest.MonkeyPatc
         connect()
 
 
+def test_tls_to_a_server_without_tls_says_to_use_redis_scheme(server: RedisServer) -> None:
+    """The server waits for a command while the client waits for its TLS handshake: only
+    a timeout comes back, so the sentence names the likely cause."""
+    tls_url = server.url.replace("redis://", "rediss://", 1)
+    with pytest.raises(RedisPublishError, match=r"timed out.*use redis:// for one\.$"):
+        connect(tls_url, timeout_seconds=0.5)
+
+
 def test_previous_version_expires_and_abandoned_partials_are_deleted(
     client: redis.Redis,
 ) -> None:

@@ -8,6 +8,7 @@ import sys
 from importlib import metadata
 
 from clv import export, generate, publish, run
+from clv.redis_publish import mask_url
 
 ENVIRONMENT = """\
 environment variables:
@@ -33,6 +34,10 @@ SUBCOMMANDS = {
 }
 
 
+# Where a store URL goes, for one given without its flag.
+STORE_FLAGS = {"publish": "--to", "run": "--publish"}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clv",
@@ -54,8 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """The arguments; one a subcommand does not take is named by that subcommand (argparse
+    names it with the top-level usage), and a store URL given alone is shown its flag."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        [subcommand] = [
+            action.choices[args.command]
+            for action in parser._subparsers._group_actions  # noqa: SLF001 - argparse's own
+        ]
+        shown = [mask_url(text) if "://" in text else text for text in unknown]
+        flag = STORE_FLAGS.get(args.command)
+        urls = [text for text in shown if "://" in text]
+        hint = f" (a store URL goes after {flag}: {flag} {urls[0]})" if flag and urls else ""
+        subcommand.error(f"unrecognized arguments: {' '.join(shown)}{hint}")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     try:
         return SUBCOMMANDS[args.command][0].run(args)
     except Exception as error:  # noqa: BLE001 - the last line of defence for a CLI

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from conftest import clv
 
+from clv import cli
 from clv.output_folder import (
     MARKER,
     RefusedPath,
@@ -220,6 +221,22 @@ def test_a_store_url_that_cannot_be_used_is_refused_before_the_build(
     result = run_into_out(transactions, tmp_path, "--publish", url)
     assert_refused(result, phrase)
     assert "s3cret" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [(["publish"], "--to"), (["run", "--input", "x.csv", "--output", "out"], "--publish")],
+)
+def test_a_store_url_without_its_flag_is_shown_the_flag(
+    argv: list[str], flag: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([*argv, "redis://:s3cret@cache:6379/0"])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err
+    assert f"usage: clv {argv[0]}" in error  # the subcommand's usage, not clv's
+    assert f"(a store URL goes after {flag}: {flag} redis://:***@cache:6379/0)" in error
+    assert "s3cret" not in error
 
 
 def test_a_memory_limit_duckdb_cannot_read_is_refused(
@@ -487,7 +504,7 @@ def test_a_warehouse_below_a_file_is_refused(tmp_path: Path) -> None:
 def run_with_stand_ins(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, during_the_run: Callable[[], None]
 ) -> int:
-    from clv import cli, export, run
+    from clv import export, run
 
     def write_contents(connection, folder, model_version) -> dict:
         (folder / "predictions.csv").write_text("new")

@@ -169,7 +169,8 @@ NUMBER_COLUMNS = {
 
 
 def input_warnings(database: Path, variables: dict) -> list[str]:
-    """Sentences about the input that a run which succeeded should still say."""
+    """Sentences about the input (its rows, and a history too short to backtest on) that a
+    run which succeeded should still say."""
     import duckdb
 
     settings = {**project_var_defaults(), **variables}
@@ -200,6 +201,13 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
             ).fetchone()
         except duckdb.CatalogException:  # Spark's copy leaves the rejected rows in Spark
             misread = None
+        try:
+            unjudged = connection.execute(
+                "select status_reason from rpt_backtest_metrics"
+                " where model = 'lightgbm' and status_reason is not null"
+            ).fetchone()
+        except duckdb.CatalogException:  # a build without the backtest
+            unjudged = None
     warnings = []
     rejected = sum(count for _, count in counts)
     if rejected:
@@ -227,6 +235,12 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
             f" (e.g. {example!r}): set the var thousands_separator to {other!r} if it groups"
             f" thousands, or decimal_separator to {other!r} if it marks decimals"
         )
+    if unjudged:
+        # Said where the run ends, not only in the report: e.g. a horizon longer than the
+        # history builds a forecast that no backtest has measured.
+        reason = unjudged[0].rstrip(".")
+        reason = reason[:1].lower() + reason[1:]
+        warnings.append(f"no out-of-time backtest judged this model: {reason}")
     return warnings
 
 

@@ -16,6 +16,7 @@ from programs import require_program
 
 from clv.generate import generate_transactions, write_transactions
 from clv.report import CHARTS, SECTIONS
+from clv.run import input_warnings
 from clv.scoring import ScoringModel, booster_inputs
 from clv.training import MIN_SPEND
 
@@ -276,6 +277,10 @@ def test_short_history_builds_and_says_why_there_is_no_backtest(tmp_path) -> Non
     status, reason = statuses[0]
     assert status == "insufficient_history"
     assert "too short for an out-of-time backtest" in reason
+    # `clv run` ends with the same reason, not only the report.
+    assert input_warnings(result.database, {}) == [
+        f"no out-of-time backtest judged this model: t{reason[1:].rstrip('.')}"
+    ]
     assert result.query("select count(*) from customer_predictions")[0][0] > 0
     for table in ("rpt_backtest_deciles", "rpt_backtest_reliability"):
         assert result.query(f"select distinct status from {table}") == [("insufficient_history",)]

@@ -68,8 +68,22 @@
             ).columns[0].values() -%}
             {%- if examples -%}
                 {%- set message = message ~ " Its numbers hold a " ~ (other | tojson) ~ " (e.g. "
-                    ~ (examples[0] | trim | tojson) ~ "): set the var thousands_separator to '" ~ other
+                    ~ quoted(examples[0] | trim) ~ "): set the var thousands_separator to '" ~ other
                     ~ "' if it groups thousands, or decimal_separator to '" ~ other ~ "' if it marks decimals." -%}
+            {%- endif -%}
+        {%- endif -%}
+        {#- So is a currency symbol beside the amounts ($12.50). -#}
+        {%- if reasons[0] in ('non_numeric_amount', 'non_numeric_unit_price') and var('currency_symbol') is none -%}
+            {%- set examples = run_query(
+                "select " ~ columns[reasons[0]] ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
+                ~ "' and " ~ matches_pattern(columns[reasons[0]], ".*[^0-9.,'\\s+-].*")
+                ~ " order by source_file, source_row_number limit 1"
+            ).columns[0].values() -%}
+            {%- if examples -%}
+                {%- set symbol = modules.re.search("[^0-9.,'\\s+-]+", examples[0])[0] -%}
+                {%- set message = message ~ " Its amounts hold the symbol " ~ quoted(symbol) ~ " (e.g. "
+                    ~ quoted(examples[0] | trim) ~ "): set the var currency_symbol to " ~ quoted(symbol)
+                    ~ " if every amount is in that currency." -%}
             {%- endif -%}
         {%- endif -%}
     {%- endif -%}
@@ -101,6 +115,12 @@
         ~ " last purchase (var min_label_window_days), or leave it unset to forecast from the"
         ~ " last transaction's date."
     ) }}
+{% endmacro %}
+
+
+{#- A value of the file in double quotes, its characters as they are (tojson writes € as \u20ac). -#}
+{% macro quoted(text) %}
+    {{- return('"' ~ text ~ '"') -}}
 {% endmacro %}
 
 

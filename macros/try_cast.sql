@@ -27,11 +27,15 @@
     or null. Each mark is read only where the vars put it: with a decimal comma and no
     thousands separator, 1.234,56 holds a point that means nothing here, so it is null
     and its row quarantined, never read a thousand times off. A thousands separator
-    is read only between groups of three digits (1,234,567.50).
+    is read only between groups of three digits (1,234,567.50). With money=true (an
+    amount or a unit price), the var currency_symbol is read once, before or after the
+    number ($12.50, -$5, $-5, 12,50 €); no other symbol is, so a file mixing two
+    currencies never adds them up.
 -#}
-{% macro parse_number(expression) -%}
+{% macro parse_number(expression, money=false) -%}
     {%- set decimal = var('decimal_separator') -%}
     {%- set thousands = var('thousands_separator') -%}
+    {%- set symbol = var('currency_symbol') if money else none -%}
     {%- if decimal not in ('.', ',') -%}
         {{ exceptions.raise_compiler_error(
             "The var decimal_separator must be '.' or ',', got " ~ (decimal | string | tojson) ~ "."
@@ -41,18 +45,31 @@
             "The var thousands_separator must be null, ',', '.', ' ' or \"'\" and differ from"
             ~ " decimal_separator (" ~ (decimal | tojson) ~ "), got " ~ (thousands | string | tojson) ~ "."
         ) }}
-    {%- elif decimal == '.' and thousands is none -%}
+    {%- elif decimal == '.' and thousands is none and symbol is none -%}
         {{ try_cast(expression, 'double') }}
     {%- else -%}
         {#- A space groups thousands also as the no-break spaces spreadsheets write. -#}
         {%- set group = {',': ',', '.': '[.]', ' ': '[ \\x{00a0}\\x{202f}]', "'": "'"}.get(thousands) -%}
         {%- set digits = '([0-9]{1,3}(' ~ group ~ '[0-9]{3})+|[0-9]+)' if group else '[0-9]+' -%}
         {%- set point = '[.]' if decimal == '.' else ',' -%}
+        {%- set body = '(' ~ digits ~ '(' ~ point ~ '[0-9]*)?|' ~ point ~ '[0-9]+)' -%}
         {%- set text = 'trim(' ~ expression ~ ')' -%}
-        {%- set plain = remove_pattern(text, group) if group else text -%}
+        {%- if symbol -%}
+            {#- The symbol before the number (after its sign or before it) or after it, a
+                space (or a no-break one) between them or none. -#}
+            {%- set mark = modules.re.escape(symbol) -%}
+            {%- set gap = '[ \\x{00a0}\\x{202f}]?' -%}
+            {%- set pattern = '([-+]?(' ~ mark ~ gap ~ ')?|' ~ mark ~ gap ~ '[-+])' ~ body
+                ~ '|[-+]?' ~ body ~ gap ~ mark -%}
+            {%- set plain = remove_pattern(text, gap ~ mark ~ gap) -%}
+        {%- else -%}
+            {%- set pattern = '[-+]?' ~ body -%}
+            {%- set plain = text -%}
+        {%- endif -%}
+        {%- set plain = remove_pattern(plain, group) if group else plain -%}
         {%- set plain = "replace(" ~ plain ~ ", ',', '.')" if decimal == ',' else plain -%}
         case
-            when {{ matches_pattern(text, '[-+]?(' ~ digits ~ '(' ~ point ~ '[0-9]*)?|' ~ point ~ '[0-9]+)') }}
+            when {{ matches_pattern(text, pattern) }}
                 then {{ try_cast(plain, 'double') }}
         end
     {%- endif -%}

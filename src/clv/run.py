@@ -199,8 +199,27 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
                 + ") where contains(value, ?) group by 1 order by 2 desc, 1 limit 1",
                 [other],
             ).fetchone()
+            # A symbol beside the amounts: anything but digits, signs, marks and spaces.
+            symbolic = connection.execute(
+                # The example is the file's first, as the refusal's is: the symbol most
+                # rows hold, not an odd one that sorts first.
+                "select rejection_reason, count(*), arg_min(trim(value), (source_file, row))"
+                " from ("
+                + " union all ".join(
+                    f"select rejection_reason, {column} as value, source_file,"
+                    " source_row_number as row from rejected_transactions"
+                    f" where rejection_reason = '{reason}'"
+                    for reason, column in NUMBER_COLUMNS.items()
+                    if column != "quantity_raw"
+                )
+                + ") where regexp_matches(value, $$[^0-9.,'\\s+-]$$)"
+                # A value holding the symbol the var names was rejected for another reason.
+                " and not contains(value, coalesce(?, chr(0)))"
+                " group by 1 order by 2 desc, 1 limit 1",
+                [settings["currency_symbol"]],
+            ).fetchone()
         except duckdb.CatalogException:  # Spark's copy leaves the rejected rows in Spark
-            misread = None
+            misread = symbolic = None
         try:
             unjudged = connection.execute(
                 "select status_reason from rpt_backtest_metrics"
@@ -234,6 +253,18 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
             f"{count:,} of the {rows:,} rows were rejected as {reason} holding a {other!r}"
             f" (e.g. {example!r}): set the var thousands_separator to {other!r} if it groups"
             f" thousands, or decimal_separator to {other!r} if it marks decimals"
+        )
+    if symbolic:
+        reason, count, example = symbolic
+        symbol = re.search(r"[^\d.,'\s+-]+", example)[0]
+        configured = settings["currency_symbol"]
+        if configured:
+            hint = f"the var currency_symbol is {configured!r}: two currencies are never added up"
+        else:
+            hint = f"set the var currency_symbol to {symbol!r} if every amount is in that currency"
+        warnings.append(
+            f"{count:,} of the {rows:,} rows were rejected as {reason} holding a symbol"
+            f" such as {symbol!r} (e.g. {example!r}): {hint}"
         )
     if unjudged:
         # Said where the run ends, not only in the report: e.g. a horizon longer than the

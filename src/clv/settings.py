@@ -109,6 +109,21 @@ def thousands_separator(name: str, value: Any) -> str | None:
     return value
 
 
+def currency_symbol(name: str, value: Any) -> str | None:
+    # Digits, signs, marks and spaces belong to the number: a symbol holding one would
+    # change what the number reads as.
+    if value is not None and (
+        not isinstance(value, str)
+        or not 0 < len(value) <= 5
+        or any(char.isdigit() or char.isspace() or char in "+-.,'\"" for char in value)
+    ):
+        raise SettingsError(
+            f"{name} must be null or the symbol written beside amounts, such as '$', '€' or"
+            f" 'CHF' (no digits, signs, marks or spaces), got {_shown(value)}"
+        )
+    return value
+
+
 def encoding(name: str, value: Any) -> str:
     normalised = value.strip().lower().replace("_", "-") if isinstance(value, str) else value
     aliases = {"utf8": "utf-8", "utf16": "utf-16", "latin1": "latin-1", "iso-8859-1": "latin-1"}
@@ -154,6 +169,7 @@ RULES: dict[str, Rule] = {
     "csv_delimiter": delimiter,
     "decimal_separator": decimal_separator,
     "thousands_separator": thousands_separator,
+    "currency_symbol": currency_symbol,
     "input_encoding": encoding,
     "max_line_bytes": whole_number(1024),
     "amount_min": number,

@@ -589,17 +589,61 @@ def test_number_marks_are_read_as_the_vars_say_and_named_without_them(
         " the var thousands_separator to ',' if it groups thousands, or decimal_separator to ','"
         " if it marks decimals",
     ]
-    # And where not one amount reads, the build is refused saying the same.
+    # And where not one amount reads, the build is refused saying the same, and naming
+    # the currency symbol beside them (test_a_currency_symbol_is_read_as_the_var_says_...).
     all_commas = tmp_path / "all_commas.csv"
     all_commas.write_text(
-        HEADER.replace(",", ";") + "T1;C1;2025-01-02;12,50\nT2;C2;2025-01-03;7,00\n"
+        HEADER.replace(",", ";") + "T1;C1;2025-01-02;12,50 \u20ac\nT2;C2;2025-01-03;7,00 \u20ac\n"
     )
     assert (
         f"None of the 2 rows of {all_commas} is a valid transaction (the most common reason:"
         " non_numeric_amount, 2 rows); see the table rejected_transactions. Its numbers hold a"
-        ' "," (e.g. "12,50"): set the var thousands_separator to \',\' if it groups thousands,'
-        " or decimal_separator to ',' if it marks decimals."
+        ' "," (e.g. "12,50 \u20ac"): set the var thousands_separator to \',\' if it groups'
+        " thousands, or decimal_separator to ',' if it marks decimals. Its amounts hold the"
+        ' symbol "\u20ac" (e.g. "12,50 \u20ac"): set the var currency_symbol to "\u20ac" if'
+        " every amount is in that currency."
     ) in refusal(run_dbt, all_commas, csv_delimiter=";")
+
+
+def test_a_currency_symbol_is_read_as_the_var_says_and_named_without_it(
+    run_dbt, tmp_path: Path
+) -> None:
+    """Spreadsheet exports write $1,234.50 or 12,50 € (a no-break space before the sign).
+    The var currency_symbol reads that one symbol, before or after the number; an amount
+    in another currency stays quarantined, never added to the others. Without the var,
+    the run's note names it."""
+    from clv.run import input_warnings
+
+    path = tmp_path / "dollars.csv"
+    path.write_text(
+        HEADER + 'T1,C1,2025-01-02,$10.00\nT2,C2,2025-01-03,"$1,234.50"\nT3,C1,2025-02-01,-$5\n'
+        + "T4,C2,2025-02-02,$-6.5\nT5,C1,2025-03-01,9 $\nT6,C2,2025-03-02,7\n"
+        + "T7,C1,2025-03-03,\u20ac8\nT8,C2,2025-03-04,$$9\n"
+    )  # fmt: skip
+
+    def read(**variables) -> tuple[list[tuple], list[str]]:
+        variables = {"transactions_path": str(path), **variables}
+        result = run_dbt(
+            "run", "--select", "+rpt_data_quality +rejected_transactions", variables=variables
+        )  # fmt: skip
+        assert result.returncode == 0, result.output
+        amounts = result.query("select amount from stg_transactions__rows order by transaction_id")
+        return amounts, input_warnings(result.database, variables)
+
+    amounts, notes = read(currency_symbol="$", thousands_separator=",")
+    assert amounts == [
+        (10.0,), (1234.5,), (-5.0,), (-6.5,), (9.0,), (7.0,), (None,), (None,)
+    ]  # fmt: skip
+    assert notes[1] == (
+        "1 of the 8 rows were rejected as non_numeric_amount holding a symbol such as '\u20ac'"
+        " (e.g. '\u20ac8'): the var currency_symbol is '$': two currencies are never added up"
+    )
+    amounts, notes = read(thousands_separator=",")
+    assert amounts == [(None,)] * 5 + [(7.0,), (None,), (None,)]
+    assert notes[1].startswith("7 of the 8 rows were rejected as non_numeric_amount holding")
+    assert notes[1].endswith(
+        "(e.g. '$10.00'): set the var currency_symbol to '$' if every amount is in that currency"
+    )
 
 
 def test_files_that_do_not_fit_the_settings_are_named(run_dbt, tmp_path: Path) -> None:

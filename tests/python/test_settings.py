@@ -33,6 +33,7 @@ WRONG_TYPES = {
     "csv_delimiter": 1,
     "decimal_separator": ";",
     "thousands_separator": "_",
+    "currency_symbol": "12",
     "input_encoding": "cp1252",
     "max_line_bytes": "2 MB",
     "amount_min": "0 EUR",

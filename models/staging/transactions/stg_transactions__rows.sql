@@ -30,7 +30,7 @@
     {%- if typed.get(mapped.get(ours)) == 'number' %}
         {%- do number.update({ours: 'cast(' ~ ours ~ '_typed as double)'}) %}
     {%- else %}
-        {%- do number.update({ours: parse_number(ours ~ '_raw')}) %}
+        {%- do number.update({ours: parse_number(ours ~ '_raw', money=ours != 'quantity')}) %}
     {%- endif %}
 {%- endfor %}
 

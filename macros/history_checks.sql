@@ -74,13 +74,15 @@
         {%- endif -%}
         {#- So is a currency symbol beside the amounts ($12.50). -#}
         {%- if reasons[0] in ('non_numeric_amount', 'non_numeric_unit_price') and var('currency_symbol') is none -%}
+            {#- Spelt out, not \s: the SQL engine's and Python's differ on no-break spaces. -#}
+            {%- set not_in_a_number = "[^0-9.,' \t\u00a0\u202f+-]" -%}
             {%- set examples = run_query(
                 "select " ~ columns[reasons[0]] ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
-                ~ "' and " ~ matches_pattern(columns[reasons[0]], ".*[^0-9.,'\\s+-].*")
+                ~ "' and " ~ matches_pattern(columns[reasons[0]], ".*" ~ not_in_a_number ~ ".*")
                 ~ " order by source_file, source_row_number limit 1"
             ).columns[0].values() -%}
             {%- if examples -%}
-                {%- set symbol = modules.re.search("[^0-9.,'\\s+-]+", examples[0])[0] -%}
+                {%- set symbol = modules.re.search(not_in_a_number ~ "+", examples[0])[0] -%}
                 {%- set message = message ~ " Its amounts hold the symbol " ~ quoted(symbol) ~ " (e.g. "
                     ~ quoted(examples[0] | trim) ~ "): set the var currency_symbol to " ~ quoted(symbol)
                     ~ " if every amount is in that currency." -%}

@@ -161,6 +161,10 @@ def project_var_defaults() -> dict:
     return project.get("vars", {})
 
 
+# A character no number holds, whatever the vars: not a digit, sign, mark or space (spelt
+# out, as RE2's \s and Python's differ on no-break spaces): a symbol beside the amounts.
+NOT_IN_A_NUMBER = "[^0-9.,' \t\u00a0\u202f+-]"
+
 NUMBER_COLUMNS = {
     "non_numeric_amount": "amount_raw",
     "non_numeric_unit_price": "unit_price_raw",
@@ -199,7 +203,6 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
                 + ") where contains(value, ?) group by 1 order by 2 desc, 1 limit 1",
                 [other],
             ).fetchone()
-            # A symbol beside the amounts: anything but digits, signs, marks and spaces.
             symbolic = connection.execute(
                 # The example is the file's first, as the refusal's is: the symbol most
                 # rows hold, not an odd one that sorts first.
@@ -212,11 +215,11 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
                     for reason, column in NUMBER_COLUMNS.items()
                     if column != "quantity_raw"
                 )
-                + ") where regexp_matches(value, $$[^0-9.,'\\s+-]$$)"
+                + ") where regexp_matches(value, ?)"
                 # A value holding the symbol the var names was rejected for another reason.
                 " and not contains(value, coalesce(?, chr(0)))"
                 " group by 1 order by 2 desc, 1 limit 1",
-                [settings["currency_symbol"]],
+                [NOT_IN_A_NUMBER, settings["currency_symbol"]],
             ).fetchone()
         except duckdb.CatalogException:  # Spark's copy leaves the rejected rows in Spark
             misread = symbolic = None
@@ -256,7 +259,7 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
         )
     if symbolic:
         reason, count, example = symbolic
-        symbol = re.search(r"[^\d.,'\s+-]+", example)[0]
+        symbol = re.search(NOT_IN_A_NUMBER + "+", example)[0]
         configured = settings["currency_symbol"]
         if configured:
             hint = f"the var currency_symbol is {configured!r}: two currencies are never added up"

@@ -616,7 +616,9 @@ def test_a_currency_symbol_is_read_as_the_var_says_and_named_without_it(
 
     path = tmp_path / "dollars.csv"
     path.write_text(
-        HEADER + 'T1,C1,2025-01-02,$10.00\nT2,C2,2025-01-03,"$1,234.50"\nT3,C1,2025-02-01,-$5\n'
+        # First, a no-break space grouping thousands: a mark, not a symbol.
+        HEADER + "T0,C2,2025-01-01,1\u00a0234.50\n"
+        + 'T1,C1,2025-01-02,$10.00\nT2,C2,2025-01-03,"$1,234.50"\nT3,C1,2025-02-01,-$5\n'
         + "T4,C2,2025-02-02,$-6.5\nT5,C1,2025-03-01,9 $\nT6,C2,2025-03-02,7\n"
         + "T7,C1,2025-03-03,\u20ac8\nT8,C2,2025-03-04,$$9\n"
     )  # fmt: skip
@@ -632,15 +634,15 @@ def test_a_currency_symbol_is_read_as_the_var_says_and_named_without_it(
 
     amounts, notes = read(currency_symbol="$", thousands_separator=",")
     assert amounts == [
-        (10.0,), (1234.5,), (-5.0,), (-6.5,), (9.0,), (7.0,), (None,), (None,)
+        (None,), (10.0,), (1234.5,), (-5.0,), (-6.5,), (9.0,), (7.0,), (None,), (None,)
     ]  # fmt: skip
     assert notes[1] == (
-        "1 of the 8 rows were rejected as non_numeric_amount holding a symbol such as '\u20ac'"
+        "1 of the 9 rows were rejected as non_numeric_amount holding a symbol such as '\u20ac'"
         " (e.g. '\u20ac8'): the var currency_symbol is '$': two currencies are never added up"
     )
     amounts, notes = read(thousands_separator=",")
-    assert amounts == [(None,)] * 5 + [(7.0,), (None,), (None,)]
-    assert notes[1].startswith("7 of the 8 rows were rejected as non_numeric_amount holding")
+    assert amounts == [(None,)] * 6 + [(7.0,), (None,), (None,)]
+    assert notes[1].startswith("7 of the 9 rows were rejected as non_numeric_amount holding")
     assert notes[1].endswith(
         "(e.g. '$10.00'): set the var currency_symbol to '$' if every amount is in that currency"
     )

@@ -61,11 +61,8 @@
             'non_numeric_quantity': 'quantity_raw'} -%}
         {%- if reasons[0] in columns and var('thousands_separator') is none -%}
             {%- set other = ',' if var('decimal_separator') == '.' else '.' -%}
-            {%- set examples = run_query(
-                "select " ~ columns[reasons[0]] ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
-                ~ "' and " ~ dbt.position(sql_string(other), columns[reasons[0]]) ~ " > 0"
-                ~ " order by source_file, source_row_number limit 1"
-            ).columns[0].values() -%}
+            {%- set examples = first_rejected_value(rejected, reasons[0], columns[reasons[0]],
+                dbt.position(sql_string(other), columns[reasons[0]]) ~ " > 0") -%}
             {%- if examples -%}
                 {%- set message = message ~ " Its numbers hold a " ~ (other | tojson) ~ " (e.g. "
                     ~ quoted(examples[0] | trim) ~ "): set the var thousands_separator to '" ~ other
@@ -76,11 +73,8 @@
         {%- if reasons[0] in ('non_numeric_amount', 'non_numeric_unit_price') and var('currency_symbol') is none -%}
             {#- Spelt out, not \s: the SQL engine's and Python's differ on no-break spaces. -#}
             {%- set not_in_a_number = "[^0-9.,' \t\u00a0\u202f+-]" -%}
-            {%- set examples = run_query(
-                "select " ~ columns[reasons[0]] ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reasons[0]
-                ~ "' and " ~ matches_pattern(columns[reasons[0]], ".*" ~ not_in_a_number ~ ".*")
-                ~ " order by source_file, source_row_number limit 1"
-            ).columns[0].values() -%}
+            {%- set examples = first_rejected_value(rejected, reasons[0], columns[reasons[0]],
+                matches_pattern(columns[reasons[0]], ".*" ~ not_in_a_number ~ ".*")) -%}
             {%- if examples -%}
                 {%- set symbol = modules.re.search(not_in_a_number ~ "+", examples[0])[0] -%}
                 {%- set message = message ~ " Its amounts hold the symbol " ~ quoted(symbol) ~ " (e.g. "
@@ -117,6 +111,15 @@
         ~ " last purchase (var min_label_window_days), or leave it unset to forecast from the"
         ~ " last transaction's date."
     ) }}
+{% endmacro %}
+
+
+{#- [the first (in file order) text of column among the rows rejected for reason where condition], or []. -#}
+{% macro first_rejected_value(rejected, reason, column, condition) %}
+    {{- return(run_query(
+        "select " ~ column ~ " from " ~ rejected ~ " where rejection_reason = '" ~ reason
+        ~ "' and " ~ condition ~ " order by source_file, source_row_number limit 1"
+    ).columns[0].values()) -}}
 {% endmacro %}
 
 

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,6 +173,23 @@ NUMBER_COLUMNS = {
 }
 
 
+# The numbers a currency symbol is read beside (var currency_symbol): not quantities.
+MONEY_REASONS = ("non_numeric_amount", "non_numeric_unit_price")
+
+
+def rejected_numbers(reasons: Iterable[str]) -> str:
+    """SQL: the rows rejected for these non_numeric_ reasons, each field's text as `value`."""
+    return (
+        "("
+        + " union all ".join(
+            f"select rejection_reason, {NUMBER_COLUMNS[reason]} as value, source_file,"
+            f" source_row_number from rejected_transactions where rejection_reason = '{reason}'"
+            for reason in reasons
+        )
+        + ")"
+    )
+
+
 def input_warnings(database: Path, variables: dict) -> list[str]:
     """Sentences about the input (its rows, and a history too short to backtest on) that a
     run which succeeded should still say."""
@@ -194,28 +212,17 @@ def input_warnings(database: Path, variables: dict) -> list[str]:
             return []
         try:
             misread = connection.execute(
-                "select rejection_reason, count(*), min(trim(value)) from ("
-                + " union all ".join(
-                    f"select rejection_reason, {column} as value from rejected_transactions"
-                    f" where rejection_reason = '{reason}'"
-                    for reason, column in NUMBER_COLUMNS.items()
-                )
-                + ") where contains(value, ?) group by 1 order by 2 desc, 1 limit 1",
+                "select rejection_reason, count(*), min(trim(value))"
+                f" from {rejected_numbers(NUMBER_COLUMNS)}"
+                " where contains(value, ?) group by 1 order by 2 desc, 1 limit 1",
                 [other],
             ).fetchone()
             symbolic = connection.execute(
                 # The example is the file's first, as the refusal's is: the symbol most
                 # rows hold, not an odd one that sorts first.
-                "select rejection_reason, count(*), arg_min(trim(value), (source_file, row))"
-                " from ("
-                + " union all ".join(
-                    f"select rejection_reason, {column} as value, source_file,"
-                    " source_row_number as row from rejected_transactions"
-                    f" where rejection_reason = '{reason}'"
-                    for reason, column in NUMBER_COLUMNS.items()
-                    if column != "quantity_raw"
-                )
-                + ") where regexp_matches(value, ?)"
+                "select rejection_reason, count(*),"
+                " arg_min(trim(value), (source_file, source_row_number))"
+                f" from {rejected_numbers(MONEY_REASONS)} where regexp_matches(value, ?)"
                 # A value holding the symbol the var names was rejected for another reason.
                 " and not contains(value, coalesce(?, chr(0)))"
                 " group by 1 order by 2 desc, 1 limit 1",
